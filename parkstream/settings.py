@@ -1,0 +1,161 @@
+"""Settings: one typed object read from ``PARKSTREAM_*`` environment variables.
+
+Every variable, its default and meaning is listed in README.md. A bad value stops
+the process at start with one line naming the variable (``SettingsError``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PREFIX = "PARKSTREAM_"
+
+
+class SettingsError(ValueError):
+    """A ``PARKSTREAM_*`` variable has a value parkstream cannot use."""
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 65535:
+        raise ValueError("must be a TCP port, 1-65535")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be a whole number of at least 1")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a number above 0")
+    return value
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
+def _bootstrap(raw: str) -> str:
+    for server in raw.split(","):
+        host, sep, port = server.strip().rpartition(":")
+        if not sep or not host:
+            raise ValueError("must be host:port[,host:port...]")
+        _port(port)
+    return raw
+
+
+def _vendor_tokens(raw: str) -> dict[str, str]:
+    tokens: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, token = item.partition("=")
+        if not sep or not name.strip() or not token.strip():
+            # Never echo the value: it holds secrets.
+            raise ValueError("must be name=token[,name=token...] (value not shown)")
+        if name.strip() in tokens:
+            raise ValueError(f"names vendor {name.strip()!r} twice")
+        tokens[name.strip()] = token.strip()
+    return tokens
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _level(raw: str) -> str:
+    return _choice("debug", "info", "warning", "error")(raw).upper()
+
+
+def _secret(name: str, parse: Callable[[str], Any] = str, **kw: Any) -> Any:
+    return field(metadata={"env": name, "parse": parse, "secret": True}, **kw)
+
+
+def _env(name: str, parse: Callable[[str], Any] = str, **kw: Any) -> Any:
+    return field(metadata={"env": name, "parse": parse, "secret": False}, **kw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a parkstream process can be told from outside."""
+
+    kafka_bootstrap_servers: str = _env(
+        "KAFKA_BOOTSTRAP_SERVERS", _bootstrap, default="127.0.0.1:9092"
+    )
+    topic_prefix: str = _env("TOPIC_PREFIX", default="")
+    topic_partitions: int = _env("TOPIC_PARTITIONS", _positive_int, default=6)
+    data_dir: Path = _env("DATA_DIR", Path, default=Path("parkstream-data"))
+    controller_url: str = _env("CONTROLLER_URL", _http_url, default="http://127.0.0.1:8081")
+    controller_client: str = _env("CONTROLLER_CLIENT", default="OC-TOMA")
+    controller_api_token: str = _secret("CONTROLLER_API_TOKEN", default="")
+    controller_timeout: float = _env("CONTROLLER_TIMEOUT_SECONDS", _positive_float, default=10.0)
+    controller_concurrency: int = _env("CONTROLLER_CONCURRENCY", _positive_int, default=32)
+    vendor_tokens: dict[str, str] = _secret("VENDOR_TOKENS", _vendor_tokens, default_factory=dict)
+    gateway_host: str = _env("GATEWAY_HOST", default="0.0.0.0")
+    gateway_port: int = _env("GATEWAY_PORT", _port, default=8080)
+    sandbox_port: int = _env("SANDBOX_PORT", _port, default=8081)
+    worker_web_port: int = _env("WORKER_WEB_PORT", _port, default=6066)
+    log_level: str = _env("LOG_LEVEL", _level, default="INFO")
+    log_format: str = _env("LOG_FORMAT", _choice("text", "json"), default="text")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every ``PARKSTREAM_*`` variable; raise ``SettingsError``."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            var = PREFIX + f.metadata["env"]
+            raw = environ.get(var)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[f.name] = f.metadata["parse"](raw)
+            except ValueError as exc:
+                shown = "" if f.metadata["secret"] else f"={raw!r}"
+                raise SettingsError(f"{var}{shown}: {exc}") from None
+        return cls(**values)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={'***' if f.metadata['secret'] else getattr(self, f.name)!r}"
+            for f in fields(self)
+        )
+        return f"Settings({shown})"
+
+    def topic(self, name: str) -> str:
+        """Full topic name: ``topic("sessions")`` -> ``<prefix>parkstream.sessions.v1``."""
+        return f"{self.topic_prefix}parkstream.{name}.v1"
+
+    @property
+    def app_id(self) -> str:
+        """Faust application id: the consumer group and the table changelog prefix."""
+        return f"{self.topic_prefix}parkstream-worker"
+
+
+TOPICS = ("sessions", "vehicles", "users", "commands", "results", "dlq")
+
+
+def env_documentation() -> list[tuple[str, str]]:
+    """``(variable, default)`` for every setting, in declaration order (for the README test)."""
+    out = []
+    for f in fields(Settings):
+        default = "" if f.default is MISSING else str(f.default)
+        out.append((PREFIX + f.metadata["env"], default))
+    return out

@@ -1,0 +1,77 @@
+from pathlib import Path
+
+import pytest
+
+from parkstream.settings import Settings, SettingsError, env_documentation
+
+
+def test_defaults_match_the_documented_ports():
+    settings = Settings.from_env({})
+    assert (settings.gateway_port, settings.sandbox_port, settings.worker_web_port) == (
+        8080,
+        8081,
+        6066,
+    )
+    assert settings.topic_partitions == 6
+    assert settings.topic("sessions") == "parkstream.sessions.v1"
+
+
+def test_topic_prefix_is_prepended_to_every_topic_and_the_app_id():
+    settings = Settings.from_env({"PARKSTREAM_TOPIC_PREFIX": "staging."})
+    assert settings.topic("commands") == "staging.parkstream.commands.v1"
+    assert settings.app_id == "staging.parkstream-worker"
+
+
+def test_vendor_tokens_are_parsed_into_names():
+    settings = Settings.from_env({"PARKSTREAM_VENDOR_TOKENS": "hotspot=abc, banner=def"})
+    assert settings.vendor_tokens == {"hotspot": "abc", "banner": "def"}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("PARKSTREAM_GATEWAY_PORT", "99999", "PARKSTREAM_GATEWAY_PORT='99999': must be a TCP port"),
+        ("PARKSTREAM_GATEWAY_PORT", "http", "PARKSTREAM_GATEWAY_PORT='http'"),
+        (
+            "PARKSTREAM_TOPIC_PARTITIONS",
+            "0",
+            "PARKSTREAM_TOPIC_PARTITIONS='0': must be a whole number",
+        ),
+        ("PARKSTREAM_CONTROLLER_URL", "controller:80", "PARKSTREAM_CONTROLLER_URL='controller:80'"),
+        ("PARKSTREAM_KAFKA_BOOTSTRAP_SERVERS", "broker", "must be host:port"),
+        ("PARKSTREAM_LOG_FORMAT", "xml", "must be one of text, json"),
+        ("PARKSTREAM_CONTROLLER_TIMEOUT_SECONDS", "-1", "must be a number above 0"),
+    ],
+)
+def test_a_bad_value_is_refused_with_one_line_naming_the_variable(variable, value, says):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({variable: value})
+    message = str(caught.value)
+    assert says in message
+    assert "\n" not in message
+
+
+def test_a_malformed_secret_is_refused_without_echoing_it():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"PARKSTREAM_VENDOR_TOKENS": "hotspot-secret-token"})
+    assert "PARKSTREAM_VENDOR_TOKENS" in str(caught.value)
+    assert "hotspot-secret-token" not in str(caught.value)
+
+
+def test_repr_never_shows_tokens():
+    settings = Settings.from_env(
+        {
+            "PARKSTREAM_VENDOR_TOKENS": "a=vendor-secret",
+            "PARKSTREAM_CONTROLLER_API_TOKEN": "ctl-secret",
+        }
+    )
+    assert "vendor-secret" not in repr(settings)
+    assert "ctl-secret" not in repr(settings)
+
+
+def test_every_setting_is_documented_in_the_readme():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for variable, default in env_documentation():
+        assert f"`{variable}`" in readme, variable
+        if default:
+            assert f"`{default}`" in readme, (variable, default)
