@@ -1,0 +1,76 @@
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.avro import MAGIC, AvroCodec, DecodeError
+
+codec = AvroCodec()
+
+
+def session_event(**overrides):
+    event = {
+        "event_id": "e-1",
+        "session_id": "s-1",
+        "action": "CREATE",
+        "vendor": "hotspot",
+        "received_at": datetime(2018, 7, 2, 13, 0, 0, 123000, tzinfo=UTC),
+        "plate": "PL8RDR",
+        "amount": Decimal("14.50"),
+        "currency": "CAD",
+        "start_time": datetime(2018, 7, 2, 9, 0, tzinfo=UTC),
+        "end_time": datetime(2018, 7, 2, 9, 30, tzinfo=UTC),
+        "permit_no": "L4-1138",
+        "zone": "Lot 4",
+        "promo_code": None,
+        "idempotency_key": None,
+    }
+    return {**event, **overrides}
+
+
+def test_a_session_event_round_trips_with_exact_money_and_utc_times():
+    event = session_event()
+    name, decoded = codec.decode(codec.encode("ParkingSessionEvent", event))
+    assert name == "ParkingSessionEvent"
+    assert decoded == event
+    assert isinstance(decoded["amount"], Decimal)
+    assert decoded["start_time"].tzinfo is not None
+
+
+def test_records_are_single_object_encoded():
+    data = codec.encode("ParkingSessionEvent", session_event())
+    assert data[:2] == MAGIC
+
+
+@given(st.decimals(min_value=Decimal("0.01"), max_value=Decimal("999999.99"), places=2))
+def test_every_documented_amount_round_trips_exactly(amount):
+    _, decoded = codec.decode(codec.encode("ParkingSessionEvent", session_event(amount=amount)))
+    assert decoded["amount"] == amount
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"{}", b"\xc3\x01", b"\xc3\x01" + b"\x00" * 8 + b"abc", b"not avro at all"],
+)
+def test_bytes_that_are_not_our_records_raise_decode_error(data):
+    with pytest.raises(DecodeError):
+        codec.decode(data)
+
+
+def test_a_truncated_body_raises_decode_error():
+    data = codec.encode("ParkingSessionEvent", session_event())
+    with pytest.raises(DecodeError):
+        codec.decode(data[:20])
+
+
+def test_a_record_of_another_type_is_refused_when_a_type_is_expected():
+    data = codec.encode("ParkingSessionEvent", session_event())
+    with pytest.raises(DecodeError, match="expected a ControllerCommand"):
+        codec.decode(data, expected="ControllerCommand")
+
+
+def test_a_record_that_breaks_its_schema_cannot_be_encoded():
+    with pytest.raises(ValueError):
+        codec.encode("ParkingSessionEvent", session_event(action="PARK"))
