@@ -1,0 +1,68 @@
+"""Shared fixtures: a real Kafka-protocol broker, per-test topics, parkstream processes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from parkstream.broker import LocalBroker, free_port
+from parkstream.kafka import ensure_topics
+from parkstream.settings import Settings
+from tests.support.processes import ParkstreamProcess
+
+VENDOR = "hotspot"
+VENDOR_TOKEN = "hotspot-test-token-0001"
+CONTROLLER_TOKEN = "controller-test-token-0001"
+CLIENT = "OC-TOMA"
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """One Tansu broker for the whole run (memory storage, free port)."""
+    log = tmp_path_factory.mktemp("broker") / "broker.log"
+    with LocalBroker(log_path=log) as running:
+        yield running
+
+
+@pytest.fixture
+def stack_env(broker: LocalBroker, tmp_path: Path) -> dict[str, str]:
+    """Environment for one test's parkstream processes: its own topics and consumer group."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    env = {
+        "PARKSTREAM_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "PARKSTREAM_TOPIC_PREFIX": prefix,
+        "PARKSTREAM_TOPIC_PARTITIONS": "3",
+        "PARKSTREAM_CONTROLLER_CLIENT": CLIENT,
+        "PARKSTREAM_CONTROLLER_API_TOKEN": CONTROLLER_TOKEN,
+        "PARKSTREAM_VENDOR_TOKENS": f"{VENDOR}={VENDOR_TOKEN},banner=banner-test-token-0002",
+        "PARKSTREAM_DATA_DIR": str(tmp_path / "data"),
+        "PARKSTREAM_GATEWAY_PORT": str(free_port()),
+        "PARKSTREAM_SANDBOX_PORT": str(free_port()),
+        "PARKSTREAM_WORKER_WEB_PORT": str(free_port()),
+        "PARKSTREAM_LOG_LEVEL": "info",
+    }
+    ensure_topics(Settings.from_env(env))
+    return env
+
+
+@pytest.fixture
+def stack_settings(stack_env: dict[str, str]) -> Settings:
+    return Settings.from_env(stack_env)
+
+
+@pytest.fixture
+def start_process(tmp_path: Path) -> Iterator[Callable[..., ParkstreamProcess]]:
+    """``start_process("gateway", env, port)``: a running parkstream process, stopped at teardown."""
+    started: list[ParkstreamProcess] = []
+
+    def start(command: str, env: dict[str, str], port: int | None = None) -> ParkstreamProcess:
+        proc = ParkstreamProcess(command, env, tmp_path / f"{command}-{len(started)}.log", port)
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in reversed(started):
+        proc.stop()

@@ -1,0 +1,1 @@
+"""Test support: real processes, a recording Controller, Kafka readers."""
