@@ -1,0 +1,510 @@
+"""consumers.controller: what the Controller client sends, and how it reads every answer."""
+
+import json
+import logging
+import socket
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from email.utils import format_datetime
+
+import aiohttp
+import httpx
+import pytest
+import yarl
+from httpx_aiohttp import AiohttpTransport
+from hypothesis import given
+from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from consumers.controller import (
+    DEFAULT_TIMEOUT,
+    ControllerClient,
+    ControllerReply,
+    classify,
+    default_transport,
+    parse_retry_after,
+)
+from parkstream.errors import (
+    ControllerConnectionError,
+    ControllerRateLimited,
+    ControllerRejected,
+    ControllerServerError,
+    ControllerTimeout,
+    PermanentError,
+    SchemaViolation,
+    TransientError,
+    UnexpectedAnswer,
+)
+from schemas.controller import ENDPOINTS, ERROR_MESSAGES
+
+BASE_URL = "https://controller.test"
+CLIENT = "OC-TOMA"
+TOKEN = "tok-3f9a1c7e-5b2d-4e8f-9a6b-1c2d3e4f5a6b-secret"
+REF = "1a9b5375-cb75-4c71-9939-eeae550b09ac"
+PERMIT = {
+    "plate": "PL8RDR",
+    "start_time": datetime(2018, 7, 2, 9, 0, tzinfo=UTC),
+    "end_time": datetime(2018, 7, 2, 9, 30, tzinfo=UTC),
+    "amount": Decimal("14.50"),
+    "currency": "CAD",
+    "zone": "Lot 4",
+    "permit_no": "L4-1138",
+}
+PERMIT_SUCCESS = {"status": "success", "reference_id": REF, "InternalReferenceID": REF}
+NOW = datetime(2026, 5, 9, 12, 0, 0, tzinfo=UTC)
+
+
+class Recorder:
+    """A MockTransport handler that answers one canned response and keeps the requests."""
+
+    def __init__(self, status=200, body=PERMIT_SUCCESS, headers=None, raises=None):
+        self.status, self.body, self.headers, self.raises = status, body, headers or {}, raises
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.raises is not None:
+            raise self.raises
+        if isinstance(self.body, bytes):
+            return httpx.Response(self.status, content=self.body, headers=self.headers)
+        return httpx.Response(self.status, json=self.body, headers=self.headers)
+
+    @property
+    def sent(self) -> dict:
+        return json.loads(self.requests[-1].content)
+
+
+def controller(recorder: Recorder, **kwargs) -> ControllerClient:
+    return ControllerClient(
+        BASE_URL, CLIENT, TOKEN, transport=httpx.MockTransport(recorder), **kwargs
+    )
+
+
+# --- success shapes ---------------------------------------------------------
+
+SUCCESSES = [
+    ("push_permit", (PERMIT,), "permits/push", PERMIT_SUCCESS, REF),
+    (
+        "update_permit",
+        ({"reference_id": REF, "end_time": PERMIT["end_time"]},),
+        "permits/update",
+        PERMIT_SUCCESS,
+        REF,
+    ),
+    ("delete_permit", (REF,), "permits/delete", PERMIT_SUCCESS, REF),
+    (
+        "permit_stats",
+        (["Lot 4"],),
+        "permits/stats",
+        {"data": [{"type": "standard", "zone": "Lot 4", "total": "4"}]},
+        None,
+    ),
+    (
+        "push_vehicle",
+        ({"plate": "PL8RDR", "plate_type": "Motorcycle", "prov": "MA"},),
+        "vehicles/push",
+        {"status": "success", "vehicle_id_id": "158", "warnings": []},
+        "158",
+    ),
+    (
+        "push_profile",
+        ({"unique_id": "tester23", "login_source": "OPSCOM"},),
+        "profiles/push",
+        {"status": "success", "reference_id": 44},
+        "44",
+    ),
+    (
+        "list_user_types",
+        (),
+        "profiles/types/list",
+        {"status": "success", "user_types": [{"id": "1", "type_name": "S", "ext_info": "S"}]},
+        None,
+    ),
+    (
+        "validate_plate",
+        ("ABC123",),
+        "validate/plate",
+        {
+            "error": 0,
+            "data": {"response": "", "plate": "ABC123", "responseJSON": {}},
+            "message": "",
+        },
+        None,
+    ),
+    (
+        "send_overdue_to_collections",
+        (),
+        "violations/send_overdue_to_collections",
+        {"records": [], "state": {}},
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "endpoint", "answer", "reference_id"), SUCCESSES, ids=lambda v: v
+)
+async def test_documented_success_answer_becomes_a_reply(
+    method, args, endpoint, answer, reference_id
+):
+    recorder = Recorder(body=answer)
+    async with controller(recorder) as client:
+        reply = await getattr(client, method)(*args)
+    assert isinstance(reply, ControllerReply)
+    assert (reply.endpoint, reply.status_code, reply.body) == (endpoint, 200, answer)
+    assert reply.reference_id == reference_id
+    assert reply.elapsed_seconds >= 0
+    assert recorder.requests[0].method == "POST"
+    assert recorder.requests[0].url == BASE_URL + ENDPOINTS[endpoint].path(CLIENT)
+
+
+def test_reference_id_is_always_a_string():
+    reply = classify("profiles/push", 200, {}, b'{"status":"success","reference_id":44}')
+    assert reply.reference_id == "44"
+
+
+# --- the request ------------------------------------------------------------
+
+
+async def test_token_is_added_under_the_endpoint_token_field():
+    recorder = Recorder()
+    async with controller(recorder) as client:
+        await client.push_permit(PERMIT)
+    assert recorder.sent["apiToken"] == TOKEN
+    assert "api_token" not in recorder.sent
+
+
+async def test_validate_plate_sends_api_token_and_client_in_the_body_to_the_clientless_path():
+    recorder = Recorder(body=SUCCESSES[7][3])
+    async with controller(recorder) as client:
+        await client.validate_plate("ABC123")
+    request = recorder.requests[0]
+    assert request.url.path == "/api/v1/validate/plate"
+    assert recorder.sent == {"api_token": TOKEN, "client": CLIENT, "plate": "ABC123"}
+
+
+async def test_canonical_fields_go_out_under_the_contract_wire_names():
+    recorder = Recorder()
+    async with controller(recorder) as client:
+        await client.push_permit(PERMIT)
+    expected = ENDPOINTS["permits/push"].to_wire(PERMIT) | {"apiToken": TOKEN}
+    assert recorder.sent == expected
+    # The documented example request, name for name.
+    assert recorder.sent["LicencePlate"] == "PL8RDR"
+    assert recorder.sent["startTime"] == "2018-07-02T09:00:00"
+    assert recorder.sent["endTime"] == "2018-07-02T09:30:00"
+    assert recorder.sent["Amount"] == "14.50"
+    assert recorder.sent["CurrencyID"] == "CAD"
+    assert recorder.sent["permitNo"] == "L4-1138"
+
+
+async def test_request_is_json_to_the_client_path():
+    recorder = Recorder()
+    async with controller(recorder) as client:
+        await client.push_permit(PERMIT)
+    request = recorder.requests[0]
+    assert str(request.url) == f"{BASE_URL}/api/{CLIENT}/v1/permits/push"
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["accept"] == "application/json"
+
+
+async def test_every_request_carries_all_four_timeouts():
+    recorder = Recorder()
+    async with controller(recorder) as client:
+        await client.push_permit(PERMIT)
+    timeouts = recorder.requests[0].extensions["timeout"]
+    assert set(timeouts) == {"connect", "read", "write", "pool"}
+    assert all(isinstance(value, float) and value > 0 for value in timeouts.values())
+    assert timeouts == DEFAULT_TIMEOUT.as_dict()
+
+
+def test_a_timeout_left_unset_is_refused():
+    with pytest.raises(ValueError, match="read"):
+        controller(Recorder(), timeout=httpx.Timeout(5.0, read=None))
+
+
+async def test_unknown_canonical_field_is_a_schema_violation_and_nothing_is_sent():
+    recorder = Recorder()
+    async with controller(recorder) as client:
+        with pytest.raises(SchemaViolation, match="licence_plate"):
+            await client.push_permit({**PERMIT, "licence_plate": "X"})
+    assert recorder.requests == []
+
+
+async def test_float_amount_is_a_schema_violation():
+    async with controller(Recorder()) as client:
+        with pytest.raises(SchemaViolation, match="float"):
+            await client.push_permit({**PERMIT, "amount": 14.5})
+
+
+async def test_unknown_endpoint_is_a_programming_error():
+    async with controller(Recorder()) as client:
+        with pytest.raises(ValueError, match="permits/create"):
+            await client.call("permits/create", {})
+
+
+# --- rejections ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [200, 404, 422, 500])
+async def test_error_code_is_a_rejection_whatever_the_http_status(status):
+    recorder = Recorder(status, {"ErrorCode": 9009, "ErrorMessage": ERROR_MESSAGES[9009]})
+    async with controller(recorder) as client:
+        with pytest.raises(ControllerRejected) as caught:
+            await client.delete_permit(REF)
+    assert caught.value.error_code == 9009
+    assert caught.value.reason == "Record not found."
+    assert isinstance(caught.value, PermanentError)
+
+
+def test_validate_plate_error_envelope_is_a_rejection():
+    body = json.dumps({"error": 7, "data": {}, "message": "Plate lookup failed"}).encode()
+    with pytest.raises(ControllerRejected) as caught:
+        classify("validate/plate", 200, {}, body)
+    assert (caught.value.error_code, caught.value.reason) == (7, "Plate lookup failed")
+
+
+def test_boolean_error_code_is_not_a_controller_code():
+    with pytest.raises(UnexpectedAnswer):
+        classify("permits/push", 200, {}, b'{"ErrorCode": true, "ErrorMessage": "x"}')
+
+
+# --- transient answers --------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+async def test_5xx_without_error_code_is_a_server_error(status):
+    recorder = Recorder(status, b"<html>Bad Gateway</html>")
+    async with controller(recorder) as client:
+        with pytest.raises(ControllerServerError) as caught:
+            await client.push_permit(PERMIT)
+    assert caught.value.status_code == status
+    assert caught.value.retry_after is None
+    assert isinstance(caught.value, TransientError)
+
+
+async def test_503_without_retry_after_is_a_server_error():
+    recorder = Recorder(503, b"Service Unavailable")
+    async with controller(recorder) as client:
+        with pytest.raises(ControllerServerError) as caught:
+            await client.push_permit(PERMIT)
+    assert not isinstance(caught.value, ControllerRateLimited)
+    assert caught.value.status_code == 503
+
+
+async def test_503_with_retry_after_is_rate_limiting():
+    recorder = Recorder(503, b"down for maintenance", headers={"Retry-After": "7"})
+    async with controller(recorder) as client:
+        with pytest.raises(ControllerRateLimited) as caught:
+            await client.push_permit(PERMIT)
+    assert (caught.value.status_code, caught.value.retry_after) == (503, 7.0)
+
+
+async def test_429_with_seconds_waits_that_long():
+    recorder = Recorder(429, b"slow down", headers={"Retry-After": "120"})
+    async with controller(recorder) as client:
+        with pytest.raises(ControllerRateLimited) as caught:
+            await client.push_permit(PERMIT)
+    assert (caught.value.status_code, caught.value.retry_after) == (429, 120.0)
+
+
+def test_429_with_http_date_waits_until_that_date():
+    headers = {"retry-after": format_datetime(NOW + timedelta(seconds=90), usegmt=True)}
+    with pytest.raises(ControllerRateLimited) as caught:
+        classify("permits/push", 429, headers, b"", now=NOW)
+    assert caught.value.retry_after == 90.0
+
+
+def test_429_without_retry_after_leaves_the_wait_to_the_backoff():
+    with pytest.raises(ControllerRateLimited) as caught:
+        classify("permits/push", 429, {}, b"")
+    assert caught.value.retry_after is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0", 0.0),
+        ("2.5", 2.5),
+        ("-3", 0.0),
+        ("soon", None),
+        ("", None),
+        ("nan", None),
+        (None, None),
+        ("Sat, 09 May 2026 11:00:00 GMT", 0.0),  # in the past
+        ("Sat, 09 May 2026 12:00:30 GMT", 30.0),
+    ],
+)
+def test_retry_after_values(value, expected):
+    assert parse_retry_after(value, now=NOW) == expected
+
+
+@given(st.integers(min_value=0, max_value=10**9))
+def test_retry_after_delta_seconds_round_trip(seconds):
+    assert parse_retry_after(str(seconds)) == float(seconds)
+
+
+# --- transport failures -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "exc", [httpx.ReadTimeout("slow"), httpx.ConnectTimeout("slow"), httpx.PoolTimeout("full")]
+)
+async def test_httpx_timeouts_are_controller_timeouts(exc):
+    async with controller(Recorder(raises=exc)) as client:
+        with pytest.raises(ControllerTimeout) as caught:
+            await client.push_permit(PERMIT)
+    assert isinstance(caught.value, TransientError)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        httpx.ConnectError("refused"),
+        httpx.RemoteProtocolError("server disconnected"),
+        httpx.ReadError("reset"),
+    ],
+)
+async def test_connect_and_protocol_errors_are_connection_errors(exc):
+    async with controller(Recorder(raises=exc)) as client:
+        with pytest.raises(ControllerConnectionError):
+            await client.push_permit(PERMIT)
+
+
+def _aiohttp_mapped(cause: BaseException) -> httpx.ConnectTimeout:
+    # What httpx-aiohttp raises: every aiohttp connection error becomes ConnectTimeout.
+    exc = httpx.ConnectTimeout(str(cause))
+    exc.__cause__ = cause
+    return exc
+
+
+async def test_refused_connection_reported_as_connect_timeout_by_httpx_aiohttp_is_a_connection_error():
+    exc = _aiohttp_mapped(aiohttp.ServerDisconnectedError())
+    async with controller(Recorder(raises=exc)) as client:
+        with pytest.raises(ControllerConnectionError):
+            await client.push_permit(PERMIT)
+
+
+async def test_real_aiohttp_timeout_stays_a_timeout():
+    exc = _aiohttp_mapped(aiohttp.ConnectionTimeoutError("connect timed out"))
+    async with controller(Recorder(raises=exc)) as client:
+        with pytest.raises(ControllerTimeout):
+            await client.push_permit(PERMIT)
+
+
+async def test_unmapped_aiohttp_error_is_a_connection_error():
+    # httpx-aiohttp lets aiohttp's "bad status line" through unmapped.
+    url = yarl.URL(BASE_URL)
+    info = aiohttp.RequestInfo(url, "POST", CIMultiDictProxy(CIMultiDict()), url)
+    exc = aiohttp.ClientResponseError(info, (), status=400, message="Bad status line")
+    async with controller(Recorder(raises=exc)) as client:
+        with pytest.raises(ControllerConnectionError):
+            await client.push_permit(PERMIT)
+
+
+async def test_connection_refused_through_the_default_transport_is_a_connection_error():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again before the call: nothing listens
+    async with ControllerClient(f"http://127.0.0.1:{port}", CLIENT, TOKEN, timeout=5.0) as client:
+        with pytest.raises(ControllerConnectionError) as caught:
+            await client.push_permit(PERMIT)
+    assert TOKEN not in str(caught.value)
+
+
+# --- unexpected answers -------------------------------------------------------
+
+
+async def test_non_json_200_is_an_unexpected_answer():
+    recorder = Recorder(200, b"<html>Welcome to nginx!</html>")
+    async with controller(recorder) as client:
+        with pytest.raises(UnexpectedAnswer) as caught:
+            await client.push_permit(PERMIT)
+    assert caught.value.status_code == 200
+    assert "nginx" in caught.value.reason
+    assert caught.value.error_code is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, {"status": "error"}),
+        (200, {"status": "success"}),  # permits/push without its reference id
+        (200, ["status", "success"]),
+        (404, PERMIT_SUCCESS),
+        (302, PERMIT_SUCCESS),
+    ],
+)
+def test_anything_but_the_success_shape_or_an_error_code_is_unexpected(status, body):
+    with pytest.raises(UnexpectedAnswer):
+        classify("permits/push", status, {}, json.dumps(body).encode())
+
+
+# --- the token stays secret ---------------------------------------------------
+
+
+def test_repr_hides_the_token():
+    client = controller(Recorder())
+    assert TOKEN not in repr(client)
+    assert CLIENT in repr(client)
+
+
+@pytest.mark.parametrize(
+    "recorder",
+    [
+        Recorder(),
+        Recorder(422, {"ErrorCode": 9002, "ErrorMessage": f"token {TOKEN} lacks permission"}),
+        Recorder(200, json.dumps({"echo": {"apiToken": TOKEN}}).encode()),
+        Recorder(500, f"Fatal error near apiToken={TOKEN}".encode()),
+        Recorder(429, b"", headers={"Retry-After": "1"}),
+        Recorder(raises=httpx.ConnectError(f"cannot connect for {TOKEN}")),
+        Recorder(raises=httpx.ReadTimeout("slow")),
+    ],
+    ids=["success", "rejected", "unexpected", "server-error", "rate-limited", "connect", "timeout"],
+)
+async def test_token_never_reaches_logs_or_error_messages(recorder, caplog):
+    caplog.set_level(logging.DEBUG)
+    async with controller(recorder) as client:
+        try:
+            await client.push_permit(PERMIT)
+        except Exception as exc:
+            assert TOKEN not in str(exc)
+            assert TOKEN not in repr(exc)
+            assert TOKEN not in getattr(exc, "reason", "")
+    assert recorder.sent["apiToken"] == TOKEN  # it was sent, and only sent
+    assert caplog.records, "the call logs its outcome"
+    assert TOKEN not in caplog.text
+
+
+async def test_log_lines_are_key_value_pairs(caplog):
+    caplog.set_level(logging.DEBUG, logger="consumers.controller")
+    recorder = Recorder(422, {"ErrorCode": 9006, "ErrorMessage": ERROR_MESSAGES[9006]})
+    async with controller(recorder) as client:
+        with pytest.raises(ControllerRejected):
+            await client.push_permit(PERMIT)
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "consumers.controller"]
+    assert 'endpoint="permits/push"' in line
+    assert 'status="422"' in line
+    assert 'error_code="9006"' in line
+    assert 'elapsed="' in line
+
+
+# --- lifecycle and transport ----------------------------------------------------
+
+
+async def test_leaving_the_context_closes_the_transport():
+    closed = []
+
+    class Transport(httpx.MockTransport):
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    async with ControllerClient(BASE_URL, CLIENT, TOKEN, transport=Transport(Recorder())):
+        pass
+    assert closed == [True]
+
+
+def test_default_transport_is_httpx_over_aiohttp_with_the_connection_limit():
+    transport = default_transport(max_connections=32)
+    assert isinstance(transport, AiohttpTransport)
+    assert transport.limits.max_connections == 32
