@@ -1,0 +1,321 @@
+"""The dispatcher agent: applies each ``ControllerCommand`` to the Controller exactly once.
+
+Commands of one key (one parking session) are applied strictly in order; different
+keys run concurrently, up to ``PARKSTREAM_CONTROLLER_CONCURRENCY`` calls in flight
+(``consumers.scheduler``). Offsets are acknowledged only as an unbroken prefix of
+commands whose outcome is recorded (``consumers.ordering``), so a crash can only
+redeliver, never skip. A redelivered command is recognised by its journal entry
+(``consumers.journal``) and never applied twice.
+
+Transient failures are retried with backoff and jitter for as long as they last; when
+they persist the circuit opens (``consumers.retry``): calls stop, the scheduler fills,
+the agent stops reading, and the backlog waits in Kafka. Nothing is dead-lettered for an
+outage. A permanent failure (a Controller ``ErrorCode``, an undecodable or invalid
+command) goes to ``dlq.v1`` at once with its code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from prometheus_client import Counter, Gauge, Histogram
+
+from consumers.apply import call_fields, result_record
+from consumers.controller import ControllerClient, ControllerReply
+from consumers.journal import (
+    Step,
+    done_entry,
+    intent_entry,
+    next_step,
+    push_visible,
+    reapplied_delete_succeeded,
+)
+from consumers.ordering import OffsetTracker
+from consumers.retry import CircuitBreaker, backoff_delay
+from consumers.scheduler import KeyedScheduler
+from parkstream.errors import ControllerRejected, PermanentError, TransientError
+from schemas.avro import DecodeError, codec
+from schemas.controller import ContractError, plate_permits
+from streams.app import (
+    EVENTS_CONSUMED,
+    EVENTS_PRODUCED,
+    app,
+    commands_topic,
+    dead_letter,
+    results_topic,
+    send_dead_letter,
+    settings,
+)
+
+log = logging.getLogger(__name__)
+
+CONTROLLER_CALLS = Counter(
+    "parkstream_controller_calls_total",
+    "Calls made to the Controller, by outcome and Controller ErrorCode.",
+    ["endpoint", "outcome", "error_code"],
+)
+CONTROLLER_LATENCY = Histogram(
+    "parkstream_controller_call_duration_seconds",
+    "Time from request sent to answer read, per Controller call.",
+    ["endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RETRIES = Counter("parkstream_controller_retries_total", "Controller calls retried.", ["endpoint"])
+IN_FLIGHT = Gauge("parkstream_controller_in_flight", "Controller calls in flight.")
+CIRCUIT = Gauge("parkstream_circuit_state", "Controller circuit: 0 closed, 1 half-open, 2 open.")
+RECONCILED = Counter(
+    "parkstream_journal_reconciled_total",
+    "Redelivered commands settled from the journal.",
+    ["outcome"],
+)
+IN_DOUBT = Counter(
+    "parkstream_sessions_in_doubt_total",
+    "Pushes interrupted by a crash whose permit the Controller shows: reference unknown.",
+)
+for _endpoint in ("permits/push", "permits/update", "permits/delete"):
+    for _outcome in ("applied", "rejected", "transient"):
+        CONTROLLER_CALLS.labels(_endpoint, _outcome, "")
+    RETRIES.labels(_endpoint)
+for _outcome in ("skipped", "reapplied", "pushed_again", "in_doubt"):
+    RECONCILED.labels(_outcome)
+
+# command id -> {"state": "intent" | "done", ...}; keyed writes land in the partition of
+# the command being processed, so the journal is co-partitioned with the commands.
+journal = app.Table("journal", default=None, partitions=settings.topic_partitions, key_type=str)
+
+# parkstream reference id -> {"controller_ref", "state", "at", "error_code", ...}:
+# what became of each session, and the Controller's reference id learned from its push.
+sessions = app.Table("sessions", default=None, partitions=settings.topic_partitions, key_type=str)
+
+breaker = CircuitBreaker()
+_controller: ControllerClient | None = None
+
+
+def controller() -> ControllerClient:
+    """The worker's one pooled Controller client (created on first use)."""
+    global _controller
+    if _controller is None:
+        _controller = ControllerClient(
+            settings.controller_url,
+            settings.controller_client,
+            settings.controller_api_token,
+            timeout=settings.controller_timeout,
+            max_connections=settings.controller_concurrency,
+        )
+    return _controller
+
+
+async def call_until_answered(
+    endpoint: str, fields: dict[str, Any]
+) -> tuple[ControllerReply | PermanentError, int]:
+    """Call until the Controller gives a final answer: a reply, or a permanent error.
+
+    Transient failures are retried, through the circuit breaker, for as long as they
+    last. Returns the final answer and the number of calls made.
+    """
+    attempt = 0
+    while True:
+        wait = breaker.wait_seconds()
+        CIRCUIT.set(breaker.state)
+        if wait > 0:
+            await asyncio.sleep(wait)
+            continue
+        attempt += 1
+        IN_FLIGHT.inc()
+        try:
+            with CONTROLLER_LATENCY.labels(endpoint).time():
+                reply = await controller().call(endpoint, fields)
+        except TransientError as exc:
+            breaker.record_failure()
+            CONTROLLER_CALLS.labels(endpoint, "transient", "").inc()
+            RETRIES.labels(endpoint).inc()
+            delay = backoff_delay(attempt, exc.retry_after)
+            log.warning(
+                'controller call will be retried endpoint="%s" attempt=%d error="%s" delay=%.2f',
+                endpoint,
+                attempt,
+                type(exc).__name__,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            continue
+        except PermanentError as exc:
+            breaker.record_success()  # the Controller answered: it is up
+            CONTROLLER_CALLS.labels(endpoint, "rejected", str(exc.error_code or "")).inc()
+            return exc, attempt
+        finally:
+            IN_FLIGHT.dec()
+            CIRCUIT.set(breaker.state)
+        breaker.record_success()
+        CONTROLLER_CALLS.labels(endpoint, "applied", "").inc()
+        return reply, attempt
+
+
+async def _journal(command_id: str, entry: dict[str, Any], durable: bool = False) -> None:
+    journal[command_id] = entry
+    if durable:
+        # The intent must be in the changelog before the call it announces.
+        await app.producer.flush()
+
+
+def _session_update(session_id: str | None, **changes: Any) -> None:
+    if session_id is None:
+        return
+    state = dict(sessions.get(session_id) or {})
+    state.update(changes, at=datetime.now(UTC).isoformat())
+    sessions[session_id] = state
+
+
+async def _record_result(message: Any, result: dict[str, Any]) -> None:
+    await results_topic.send(key=message.key, value=codec().encode("ControllerResult", result))
+    EVENTS_PRODUCED.labels("results").inc()
+
+
+async def _reconcile_push(fields: dict[str, Any]) -> bool:
+    """True when the Controller already shows the interrupted push's permit."""
+    answer, _ = await call_until_answered("validate/plate", {"plate": fields["plate"]})
+    if isinstance(answer, PermanentError):
+        return False
+    return push_visible(plate_permits(answer.body), fields["end_time"], UTC)
+
+
+async def apply_command(event: faust.EventT) -> None:
+    """Apply one command and record its outcome; never raises for bad input."""
+    message = event.message
+    try:
+        _, command = codec().decode(message.value, expected="ControllerCommand")
+    except DecodeError as exc:
+        await send_dead_letter(message, dead_letter(message, "undecodable", error_message=str(exc)))
+        return
+    command_id, endpoint, session_id = (
+        command["command_id"],
+        command["endpoint"],
+        command["session_id"],
+    )
+    step = next_step(journal.get(command_id), endpoint)
+    if step is Step.SKIP:
+        RECONCILED.labels("skipped").inc()
+        log.info('command already done command_id="%s"', command_id)
+        return
+    session = sessions.get(session_id) if session_id else None
+    if endpoint != "permits/push":
+        held = await _held_for_session(message, command, session)
+        if held:
+            return
+    try:
+        fields = call_fields(command, (session or {}).get("controller_ref"))
+    except ContractError as exc:
+        await send_dead_letter(
+            message,
+            dead_letter(message, "schema_violation", exc.code, exc.message, command_id),
+        )
+        return
+
+    if step is Step.RECONCILE_PUSH and await _reconcile_push(fields):
+        IN_DOUBT.inc()
+        RECONCILED.labels("in_doubt").inc()
+        _session_update(session_id, state="in_doubt")
+        await _journal(command_id, done_entry(datetime.now(UTC), "in_doubt"))
+        log.warning(
+            "push in doubt: the Controller shows a permit but not its reference "
+            'session_id="%s" command_id="%s"',
+            session_id,
+            command_id,
+        )
+        return
+    if step is Step.RECONCILE_PUSH:
+        RECONCILED.labels("pushed_again").inc()
+    elif step is Step.REAPPLY:
+        RECONCILED.labels("reapplied").inc()
+    else:
+        await _journal(command_id, intent_entry(datetime.now(UTC)), durable=True)
+
+    answer, attempts = await call_until_answered(endpoint, fields)
+    now = datetime.now(UTC)
+    if isinstance(answer, PermanentError) and not reapplied_delete_succeeded(
+        step, endpoint, answer.error_code
+    ):
+        rejected = answer if isinstance(answer, ControllerRejected) else None
+        reason = "controller_rejected" if rejected else type(answer).__name__
+        await send_dead_letter(
+            message, dead_letter(message, reason, answer.error_code, answer.reason, command_id)
+        )
+        if rejected is not None:
+            await _record_result(message, result_record(command, attempts, rejected=rejected))
+        if endpoint == "permits/push":
+            _session_update(
+                session_id,
+                state="dead_lettered",
+                error_code=answer.error_code,
+                error_message=answer.reason,
+            )
+        await _journal(command_id, done_entry(now, "rejected", answer.error_code))
+        return
+    reply = answer if isinstance(answer, ControllerReply) else None
+    if endpoint == "permits/push" and reply is not None and reply.reference_id:
+        _session_update(session_id, state="delivered", controller_ref=reply.reference_id)
+    elif endpoint == "permits/delete":
+        _session_update(session_id, state="deleted")
+    await _record_result(message, result_record(command, attempts, reply=reply))
+    await _journal(command_id, done_entry(now, "applied"))
+    log.info(
+        'command applied endpoint="%s" command_id="%s" attempts=%d',
+        endpoint,
+        command_id,
+        attempts,
+    )
+
+
+async def _held_for_session(
+    message: Any, command: dict[str, Any], session: dict[str, Any] | None
+) -> bool:
+    """Dead-letter an update/delete that cannot be translated; True when it was."""
+    state = (session or {}).get("state")
+    if state == "in_doubt":
+        reason, code, text = "in_doubt", None, "session in doubt: awaiting the Controller reference"
+    elif not (session or {}).get("controller_ref"):
+        reason, code, text = "controller_reference_unknown", 9009, "Record not found."
+    else:
+        return False
+    await send_dead_letter(message, dead_letter(message, reason, code, text, command["command_id"]))
+    return True
+
+
+@app.agent(commands_topic)
+async def dispatch(stream: faust.StreamT) -> None:
+    """Feed commands to the keyed scheduler; acknowledge offsets only in order."""
+    tracker = OffsetTracker()
+    unacked: dict[tuple[Any, int], faust.EventT] = {}
+
+    async def work(event: faust.EventT) -> None:
+        await apply_command(event)
+        tp, offset = event.message.tp, event.message.offset
+        for done in tracker.finished(tp, offset):
+            unacked.pop((tp, done)).ack()
+
+    scheduler: KeyedScheduler[faust.EventT] = KeyedScheduler(work, settings.controller_concurrency)
+    try:
+        async for event in stream.noack().events():
+            EVENTS_CONSUMED.labels("commands").inc()
+            tp, offset = event.message.tp, event.message.offset
+            tracker.received(tp, offset)
+            unacked[(tp, offset)] = event
+            await scheduler.submit(event.key, event)
+    except Exception as exc:
+        # Unacknowledged commands would never be redelivered to a restarted agent, so
+        # stop the whole worker: it restarts from the committed offsets.
+        log.exception("dispatcher failed; stopping the worker")
+        await app.crash(exc)
+        raise
+    finally:
+        await scheduler.cancel()
+
+
+@app.on_before_shutdown.connect
+async def _close_controller(app: faust.App, **kwargs: Any) -> None:
+    if _controller is not None:
+        await _controller.aclose()

@@ -1,0 +1,64 @@
+"""The command journal: what happened to each command, so none is applied twice.
+
+Before its Controller call, a command's entry is written as ``intent`` and
+flushed to the table's changelog; after the answer it becomes ``done``. When a
+command is delivered again (a crash, a rebalance), its entry decides:
+
+    no entry  -> the call was never made: call
+    done      -> already applied or rejected: skip (its result is already recorded)
+    intent    -> interrupted mid-call: the Controller may or may not have applied it
+                   permits/push   -> reconcile: look for the permit before pushing again
+                   update, delete -> apply again (both are idempotent; a delete answered
+                                     9009 after an interrupted delete is success)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime, tzinfo
+from typing import Any
+
+from schemas.controller import PlatePermit
+
+INTENT = "intent"
+DONE = "done"
+RECORD_NOT_FOUND = 9009
+
+
+class Step(enum.Enum):
+    CALL = "call"
+    SKIP = "skip"
+    RECONCILE_PUSH = "reconcile_push"
+    REAPPLY = "reapply"
+
+
+def next_step(entry: dict[str, Any] | None, endpoint: str) -> Step:
+    """What to do with a command whose journal entry is ``entry``."""
+    if entry is None:
+        return Step.CALL
+    if entry.get("state") == DONE:
+        return Step.SKIP
+    return Step.RECONCILE_PUSH if endpoint == "permits/push" else Step.REAPPLY
+
+
+def intent_entry(at: datetime) -> dict[str, Any]:
+    return {"state": INTENT, "at": at.isoformat()}
+
+
+def done_entry(at: datetime, outcome: str, error_code: int | None = None) -> dict[str, Any]:
+    return {"state": DONE, "at": at.isoformat(), "outcome": outcome, "error_code": error_code}
+
+
+def reapplied_delete_succeeded(step: Step, endpoint: str, error_code: int | None) -> bool:
+    """A delete re-sent after an interruption and answered 9009 was applied the first time."""
+    return step is Step.REAPPLY and endpoint == "permits/delete" and error_code == RECORD_NOT_FOUND
+
+
+def push_visible(permits: Iterable[PlatePermit], end_time: datetime, display_tz: tzinfo) -> bool:
+    """True when validate/plate lists a permit ending at ``end_time`` (UTC) for the plate.
+
+    The Controller shows ``expires`` as naive local time in ``display_tz``, to the second.
+    """
+    expected = end_time.astimezone(display_tz).replace(tzinfo=None, microsecond=0)
+    return any(p.expires == expected for p in permits)

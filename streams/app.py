@@ -1,0 +1,165 @@
+r"""The parkstream Faust worker: topics, tables and the planning agent.
+
+    sessions.v1 --plan--> commands.v1 --dispatch (consumers/)--> Controller
+                                                         \--> results.v1 / dlq.v1
+
+Records are Avro single-object encoded (``schemas.avro``); topics carry raw bytes
+and the agents decode them, so an undecodable record becomes a dead letter
+instead of crashing the agent. Settings come from ``PARKSTREAM_*`` variables.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+
+from parkstream.settings import Settings
+from schemas.avro import DecodeError, codec
+from streams.plan import command_for_session_event
+
+log = logging.getLogger(__name__)
+
+settings = Settings.from_env()
+
+app = faust.App(
+    settings.app_id,
+    broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
+    store="memory://",
+    topic_partitions=settings.topic_partitions,
+    topic_replication_factor=1,
+    # Faust declares only its internal topics (table changelogs) with topic_partitions,
+    # so they match the source topics that parkstream.kafka.ensure_topics created.
+    consumer_auto_offset_reset="earliest",
+    producer_acks=-1,
+    broker_session_timeout=10,
+    broker_heartbeat_interval=1,
+    web_port=settings.worker_web_port,
+    web_host="0.0.0.0",
+    web_in_thread=False,
+    datadir=str(settings.data_dir / "worker"),
+)
+
+sessions_topic = app.topic(
+    settings.topic("sessions"),
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+commands_topic = app.topic(
+    settings.topic("commands"),
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+results_topic = app.topic(
+    settings.topic("results"),
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+dlq_topic = app.topic(
+    settings.topic("dlq"),
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+
+EVENTS_CONSUMED = Counter(
+    "parkstream_events_consumed_total", "Records read by the worker.", ["topic"]
+)
+EVENTS_PRODUCED = Counter(
+    "parkstream_events_produced_total", "Records written by the worker.", ["topic"]
+)
+DEAD_LETTERS = Counter(
+    "parkstream_dead_letters_total",
+    "Records sent to the dead-letter topic.",
+    ["reason", "error_code"],
+)
+
+
+def dead_letter(
+    message: Any,
+    reason: str,
+    error_code: int | None = None,
+    error_message: str | None = None,
+    command_id: str | None = None,
+) -> dict[str, Any]:
+    """A ``DeadLetter`` record that keeps the original record byte for byte."""
+    return {
+        "original_value": message.value,
+        "original_key": message.key,
+        "topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
+        "reason": reason,
+        "error_code": error_code,
+        "error_message": error_message,
+        "command_id": command_id,
+        "failed_at": datetime.now(UTC),
+    }
+
+
+async def send_dead_letter(message: Any, record: dict[str, Any]) -> None:
+    """Publish a dead letter with Kafka Connect-style ``__dlq.*`` headers beside the fields."""
+    headers = {
+        "__dlq.reason": record["reason"].encode(),
+        "__dlq.topic": record["topic"].encode(),
+        "__dlq.partition": str(record["partition"]).encode(),
+        "__dlq.offset": str(record["offset"]).encode(),
+    }
+    if record["error_code"] is not None:
+        headers["__dlq.error_code"] = str(record["error_code"]).encode()
+    await dlq_topic.send(
+        key=message.key, value=codec().encode("DeadLetter", record), headers=headers
+    )
+    DEAD_LETTERS.labels(record["reason"], str(record["error_code"] or "")).inc()
+    EVENTS_PRODUCED.labels("dlq").inc()
+    log.warning(
+        'dead letter reason="%s" error_code="%s" topic="%s" partition=%d offset=%d',
+        record["reason"],
+        record["error_code"] or "",
+        record["topic"],
+        record["partition"],
+        record["offset"],
+    )
+
+
+@app.agent(sessions_topic)
+async def plan(stream: faust.StreamT) -> None:
+    """Turn each parking-session event into the one Controller command it needs."""
+    async for event in stream.events():
+        EVENTS_CONSUMED.labels("sessions").inc()
+        try:
+            _, record = codec().decode(event.message.value, expected="ParkingSessionEvent")
+        except DecodeError as exc:
+            await send_dead_letter(
+                event.message, dead_letter(event.message, "undecodable", error_message=str(exc))
+            )
+            continue
+        command = command_for_session_event(record)
+        await commands_topic.send(key=event.key, value=codec().encode("ControllerCommand", command))
+        EVENTS_PRODUCED.labels("commands").inc()
+
+
+@app.page("/healthz")
+async def healthz(web: Any, request: Any) -> Any:
+    return web.json({"status": "ok"})
+
+
+@app.page("/readyz")
+async def readyz(web: Any, request: Any) -> Any:
+    assigned = len(app.consumer.assignment()) if app.consumer else 0
+    return web.json({"status": "ready", "assigned_partitions": assigned})
+
+
+@app.page("/metrics")
+async def metrics(web: Any, request: Any) -> Any:
+    return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)

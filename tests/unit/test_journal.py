@@ -1,0 +1,54 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from consumers.journal import (
+    Step,
+    done_entry,
+    intent_entry,
+    next_step,
+    push_visible,
+    reapplied_delete_succeeded,
+)
+from schemas.controller import PlatePermit
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("endpoint", ["permits/push", "permits/update", "permits/delete"])
+def test_a_command_never_journaled_is_called(endpoint):
+    assert next_step(None, endpoint) is Step.CALL
+
+
+@pytest.mark.parametrize("outcome", ["applied", "rejected", "in_doubt"])
+def test_a_done_command_is_never_called_again(outcome):
+    assert next_step(done_entry(NOW, outcome), "permits/push") is Step.SKIP
+
+
+def test_an_interrupted_push_is_reconciled_before_any_second_push():
+    assert next_step(intent_entry(NOW), "permits/push") is Step.RECONCILE_PUSH
+
+
+@pytest.mark.parametrize("endpoint", ["permits/update", "permits/delete"])
+def test_an_interrupted_update_or_delete_is_reapplied(endpoint):
+    assert next_step(intent_entry(NOW), endpoint) is Step.REAPPLY
+
+
+def test_a_reapplied_delete_answered_9009_counts_as_applied():
+    assert reapplied_delete_succeeded(Step.REAPPLY, "permits/delete", 9009)
+    assert not reapplied_delete_succeeded(Step.CALL, "permits/delete", 9009)
+    assert not reapplied_delete_succeeded(Step.REAPPLY, "permits/update", 9009)
+    assert not reapplied_delete_succeeded(Step.REAPPLY, "permits/delete", 9008)
+
+
+def permit(expires):
+    return PlatePermit(type="standard", short_name="Lot 4", expires=expires)
+
+
+def test_a_push_is_visible_when_a_permit_ends_at_its_end_time_in_display_time():
+    end = datetime(2026, 11, 23, 17, 30, tzinfo=UTC)
+    eastern = timezone(timedelta(hours=-5))
+    assert push_visible([permit(datetime(2026, 11, 23, 12, 30))], end, eastern)
+    assert push_visible([permit(datetime(2026, 11, 23, 17, 30))], end, UTC)
+    assert not push_visible([permit(datetime(2026, 11, 23, 17, 31))], end, UTC)
+    assert not push_visible([], end, UTC)
