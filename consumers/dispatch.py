@@ -28,11 +28,11 @@ from consumers.apply import call_fields, result_record
 from consumers.controller import ControllerClient, ControllerReply
 from consumers.journal import (
     Step,
+    applied_before,
     done_entry,
     intent_entry,
     next_step,
     push_visible,
-    reapplied_delete_succeeded,
 )
 from consumers.ordering import OffsetTracker
 from consumers.retry import CircuitBreaker, backoff_delay
@@ -202,7 +202,7 @@ async def apply_command(event: faust.EventT) -> None:
         log.info('command already done command_id="%s"', command_id)
         return
     session = sessions.get(session_id) if session_id else None
-    if endpoint != "permits/push":
+    if endpoint in ("permits/update", "permits/delete"):
         held = await _held_for_session(message, command, session)
         if held:
             return
@@ -236,9 +236,7 @@ async def apply_command(event: faust.EventT) -> None:
 
     answer, attempts = await call_until_answered(endpoint, fields)
     now = datetime.now(UTC)
-    if isinstance(answer, PermanentError) and not reapplied_delete_succeeded(
-        step, endpoint, answer.error_code
-    ):
+    if isinstance(answer, PermanentError) and not applied_before(step, endpoint, answer.error_code):
         rejected = answer if isinstance(answer, ControllerRejected) else None
         reason = "controller_rejected" if rejected else type(answer).__name__
         await send_dead_letter(

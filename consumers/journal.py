@@ -8,8 +8,10 @@ command is delivered again (a crash, a rebalance), its entry decides:
     done      -> already applied or rejected: skip (its result is already recorded)
     intent    -> interrupted mid-call: the Controller may or may not have applied it
                    permits/push   -> reconcile: look for the permit before pushing again
-                   update, delete -> apply again (both are idempotent; a delete answered
-                                     9009 after an interrupted delete is success)
+                   anything else  -> apply again: updates, deletes and profile pushes are
+                                     idempotent; a delete answered 9009 or a vehicle push
+                                     answered 9012 after an interruption was applied the
+                                     first time
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from schemas.controller import PlatePermit
 
 INTENT = "intent"
 DONE = "done"
-RECORD_NOT_FOUND = 9009
+# Answers that, to a call re-sent after an interruption, mean "your first call worked".
+APPLIED_BEFORE = {"permits/delete": 9009, "vehicles/push": 9012}
 
 
 class Step(enum.Enum):
@@ -50,9 +53,13 @@ def done_entry(at: datetime, outcome: str, error_code: int | None = None) -> dic
     return {"state": DONE, "at": at.isoformat(), "outcome": outcome, "error_code": error_code}
 
 
-def reapplied_delete_succeeded(step: Step, endpoint: str, error_code: int | None) -> bool:
-    """A delete re-sent after an interruption and answered 9009 was applied the first time."""
-    return step is Step.REAPPLY and endpoint == "permits/delete" and error_code == RECORD_NOT_FOUND
+def applied_before(step: Step, endpoint: str, error_code: int | None) -> bool:
+    """A re-sent call refused because the interrupted first call was applied."""
+    return (
+        step is Step.REAPPLY
+        and error_code is not None
+        and APPLIED_BEFORE.get(endpoint) == error_code
+    )
 
 
 def push_visible(permits: Iterable[PlatePermit], end_time: datetime, display_tz: tzinfo) -> bool:

@@ -4,11 +4,11 @@ import pytest
 
 from consumers.journal import (
     Step,
+    applied_before,
     done_entry,
     intent_entry,
     next_step,
     push_visible,
-    reapplied_delete_succeeded,
 )
 from schemas.controller import PlatePermit
 
@@ -34,11 +34,12 @@ def test_an_interrupted_update_or_delete_is_reapplied(endpoint):
     assert next_step(intent_entry(NOW), endpoint) is Step.REAPPLY
 
 
-def test_a_reapplied_delete_answered_9009_counts_as_applied():
-    assert reapplied_delete_succeeded(Step.REAPPLY, "permits/delete", 9009)
-    assert not reapplied_delete_succeeded(Step.CALL, "permits/delete", 9009)
-    assert not reapplied_delete_succeeded(Step.REAPPLY, "permits/update", 9009)
-    assert not reapplied_delete_succeeded(Step.REAPPLY, "permits/delete", 9008)
+def test_a_reapplied_delete_answered_9009_or_vehicle_answered_9012_counts_as_applied():
+    assert applied_before(Step.REAPPLY, "vehicles/push", 9012)
+    assert applied_before(Step.REAPPLY, "permits/delete", 9009)
+    assert not applied_before(Step.CALL, "permits/delete", 9009)
+    assert not applied_before(Step.REAPPLY, "permits/update", 9009)
+    assert not applied_before(Step.REAPPLY, "permits/delete", 9008)
 
 
 def permit(expires):
