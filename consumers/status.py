@@ -1,0 +1,34 @@
+"""What became of a parking session, served by the worker that owns its key.
+
+``GET /sessions/{reference_id}`` answers from the ``sessions`` table; a request
+that reaches a worker not owning that key is forwarded to the one that does
+(Faust's table routing). 404 means no outcome is recorded yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consumers.dispatch import sessions
+from streams.app import app
+
+
+def session_status(reference_id: str, state: dict[str, Any]) -> dict[str, Any]:
+    """The public shape of a session's state (documented in docs/delivery.md)."""
+    return {
+        "reference_id": reference_id,
+        "state": state.get("state"),
+        "controller_reference_id": state.get("controller_ref"),
+        "at": state.get("at"),
+        "error_code": state.get("error_code"),
+        "error_message": state.get("error_message"),
+    }
+
+
+@app.page("/sessions/{reference_id}")
+@app.table_route(table=sessions, match_info="reference_id")
+async def get_session(web: Any, request: Any, reference_id: str) -> Any:
+    state = sessions.get(reference_id)
+    if state is None:
+        return web.json({"reference_id": reference_id, "state": None}, status=404)
+    return web.json(session_status(reference_id, state))
