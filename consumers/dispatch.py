@@ -26,6 +26,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from consumers.apply import call_fields, result_record
 from consumers.controller import ControllerClient, ControllerReply
+from consumers.deadletters import RESOLVE_ENDPOINT
 from consumers.journal import (
     Step,
     applied_before,
@@ -196,6 +197,14 @@ async def apply_command(event: faust.EventT) -> None:
         command["endpoint"],
         command["session_id"],
     )
+    if endpoint == RESOLVE_ENDPOINT:
+        # An operator's answer for a session in doubt: the Controller's reference id.
+        _session_update(
+            session_id, state="delivered", controller_ref=command["body"]["controller_ref"]
+        )
+        await _journal(command_id, done_entry(datetime.now(UTC), "resolved"))
+        log.info('session resolved session_id="%s"', session_id)
+        return
     step = next_step(journal.get(command_id), endpoint)
     if step is Step.SKIP:
         RECONCILED.labels("skipped").inc()

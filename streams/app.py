@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from aiohttp import web as aiohttp_web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from parkstream.settings import Settings
@@ -162,4 +163,7 @@ async def readyz(web: Any, request: Any) -> Any:
 
 @app.page("/metrics")
 async def metrics(web: Any, request: Any) -> Any:
-    return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    # Faust's web.bytes() splits no charset out of the content type; aiohttp needs the header.
+    return aiohttp_web.Response(
+        body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )

@@ -1,0 +1,58 @@
+"""A Controller ErrorCode ends in the dead-letter topic with its code; replay applies it once."""
+
+from __future__ import annotations
+
+import httpx
+
+from consumers.deadletters import read_dead_letters, replay, select
+from tests.e2e.conftest import metric_value, wait_until
+from tests.support.examples import PERMIT_PUSH_EXAMPLE
+
+
+async def test_a_rejected_push_is_dead_lettered_with_its_code_and_replayed_once(stack):
+    stack.start_sandbox()
+    stack.start_worker()
+    stack.start_gateway()
+    async with httpx.AsyncClient(timeout=10) as http:
+        # The Controller refuses parkstream's token for pushes (an operator misconfiguration).
+        await stack.set_faults(
+            http, failure_rate=1.0, failure_error_code=9002, endpoints=["permits/push"]
+        )
+        reference = await stack.push(http, PERMIT_PUSH_EXAMPLE)
+
+        [letter] = await wait_until(lambda: read_dead_letters(stack.settings), timeout=90)
+        assert letter.record["reason"] == "controller_rejected"
+        assert letter.record["error_code"] == 9002
+        assert letter.key == reference.encode()
+        assert await stack.sandbox_permits(http) == []
+
+        # The cause is fixed; the operator replays what failed with 9002, twice by mistake.
+        await http.delete(f"{stack.sandbox_url}/_sandbox/faults")
+        chosen = select(read_dead_letters(stack.settings), code=9002)
+        assert replay(stack.settings, chosen) == 1
+        assert replay(stack.settings, chosen) == 1
+
+        permits = await wait_until(lambda: stack.sandbox_permits(http), timeout=60)
+        await wait_until(
+            lambda: _skipped(stack, http), timeout=60
+        )  # the second replay was seen and skipped
+        assert len(await stack.sandbox_permits(http)) == 1
+        assert permits[0]["plate"] == "PL8RDR"
+        status = (
+            await http.get(
+                f"http://127.0.0.1:{stack.env['PARKSTREAM_WORKER_WEB_PORT']}/sessions/{reference}"
+            )
+        ).json()
+        assert status["state"] == "delivered"
+        assert status["controller_reference_id"] == permits[0]["reference_id"]
+
+
+async def _skipped(stack, http) -> bool:
+    return (
+        metric_value(
+            await stack.worker_metrics(http),
+            "parkstream_journal_reconciled_total",
+            outcome="skipped",
+        )
+        >= 1
+    )
