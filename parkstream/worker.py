@@ -12,8 +12,7 @@ def run_worker(settings: Settings) -> None:
     """Create missing topics, then run the worker until SIGTERM / Ctrl+C (graceful stop)."""
     ensure_topics(settings)
     (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
-    import consumers.dispatch  # noqa: F401  (registers the dispatch agent and its tables)
-    import consumers.status  # noqa: F401  (registers /sessions/{reference_id})
+    # Importing these registers their agents, tables and web views on the app.
     from streams.app import app
 
     worker = faust.Worker(

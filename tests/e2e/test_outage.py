@@ -1,0 +1,79 @@
+"""The Controller is down for 60 s under load: nothing is dead-lettered, everything lands once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+
+import httpx
+import pytest
+
+from consumers.deadletters import read_dead_letters
+from tests.e2e.conftest import metric_value, wait_until
+from tests.support.examples import PERMIT_PUSH_EXAMPLE
+
+pytestmark = pytest.mark.slow
+
+OUTAGE_SECONDS = 60
+
+
+def permit(number: int) -> dict[str, str]:
+    rng = random.Random(number)
+    return {
+        **PERMIT_PUSH_EXAMPLE,
+        "LicencePlate": f"OUT{number:04d}",
+        "permitNo": f"OUTAGE-{number}",
+        "zone": rng.choice(["Lot 1", "Lot 4", "Red Lot"]),
+    }
+
+
+async def test_a_60s_controller_outage_under_load_loses_and_doubles_nothing(stack, tmp_path):
+    stack.env["PARKSTREAM_SANDBOX_DB"] = str(tmp_path / "controller.sqlite")
+    sandbox = stack.start_sandbox()
+    stack.start_worker()
+    stack.start_gateway()
+    sent = 0
+    circuit_states: set[float] = set()
+
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        async def load(seconds: float, rate: float = 10) -> None:
+            nonlocal sent
+            for _ in range(int(seconds * rate)):
+                await stack.push(http, permit(sent))
+                sent += 1
+                await asyncio.sleep(1 / rate)
+
+        async def watch_circuit(stop: asyncio.Event) -> None:
+            while not stop.is_set():
+                text = await stack.worker_metrics(http)
+                circuit_states.add(metric_value(text, "parkstream_circuit_state"))
+                await asyncio.sleep(0.5)
+
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(watch_circuit(stop))
+        await load(5)
+        sandbox.stop()  # the Controller goes away; vendors keep sending
+        await load(OUTAGE_SECONDS)
+        assert read_dead_letters(stack.settings) == []
+        sandbox.start()
+        await load(5)
+
+        async def all_landed() -> bool:
+            return len(await stack.sandbox_permits(http)) >= sent
+
+        await wait_until(all_landed, timeout=180, interval=1)
+        await wait_until(lambda: stack.worker_metrics(http), timeout=5)  # worker still answering
+        await asyncio.sleep(2)  # let a double push, if there were one, arrive
+        stop.set()
+        await watcher
+
+        permits = await stack.sandbox_permits(http)
+        numbers = Counter(p["permit_no"] for p in permits)
+        assert set(numbers) == {f"OUTAGE-{n}" for n in range(sent)}
+        assert max(numbers.values()) == 1
+        assert read_dead_letters(stack.settings) == []
+        assert 2 in circuit_states  # it opened during the outage
+        final = metric_value(await stack.worker_metrics(http), "parkstream_circuit_state")
+        assert final == 0  # and closed after it
