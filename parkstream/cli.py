@@ -1,0 +1,103 @@
+"""``parkstream`` command line: one sub-command per process of the stack.
+
+parkstream dev        broker, sandbox, worker, gateway and demo traffic on one machine
+parkstream gateway    the OPS-COM-compatible HTTP gateway (producers/gateway.py)
+parkstream worker     the Faust worker (streams/app.py + consumers/dispatch.py)
+parkstream sandbox    the offline Controller stand-in (sandbox/)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from parkstream import logs
+from parkstream.settings import Settings, SettingsError
+
+log = logging.getLogger("parkstream")
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        # One clear line naming the variable, no traceback.
+        print(f"parkstream: bad setting: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logs.configure(settings.log_level, settings.log_format)
+    return settings
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a server coroutine until SIGTERM or Ctrl+C, then let it clean up and exit 0."""
+
+    async def main() -> None:
+        task = asyncio.ensure_future(coro)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
+def cmd_gateway(_: argparse.Namespace) -> None:
+    from producers.gateway import serve
+
+    _run(serve(_settings()))
+
+
+def cmd_sandbox(_: argparse.Namespace) -> None:
+    from sandbox.app import SandboxConfig, serve
+
+    settings = _settings()
+    _run(serve("0.0.0.0", settings.sandbox_port, SandboxConfig.from_env()))
+
+
+def cmd_worker(_: argparse.Namespace) -> None:
+    settings = _settings()
+    if not settings.controller_api_token:
+        print(
+            "parkstream: bad setting: PARKSTREAM_CONTROLLER_API_TOKEN is required", file=sys.stderr
+        )
+        raise SystemExit(2)
+    from parkstream.worker import run_worker
+
+    run_worker(settings)
+
+
+def cmd_dev(args: argparse.Namespace) -> None:
+    from parkstream.dev import run_dev
+
+    raise SystemExit(run_dev(_settings(), demo_rate=args.demo_rate))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="parkstream", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("gateway", help="run the HTTP gateway").set_defaults(func=cmd_gateway)
+    sub.add_parser("worker", help="run the Faust worker").set_defaults(func=cmd_worker)
+    sub.add_parser("sandbox", help="run the Controller sandbox").set_defaults(func=cmd_sandbox)
+    dev = sub.add_parser("dev", help="run the whole stack on this machine with demo traffic")
+    dev.add_argument(
+        "--demo-rate",
+        type=float,
+        default=2.0,
+        help="demo permits pushed per second (0: none; default 2)",
+    )
+    dev.set_defaults(func=cmd_dev)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
