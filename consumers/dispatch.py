@@ -34,6 +34,7 @@ from consumers.journal import (
     intent_entry,
     next_step,
     push_visible,
+    pushed_before,
 )
 from consumers.ordering import OffsetTracker
 from consumers.retry import CircuitBreaker, backoff_delay
@@ -157,9 +158,13 @@ async def call_until_answered(
 
 
 async def _journal(command_id: str, entry: dict[str, Any], durable: bool = False) -> None:
+    """Write a journal entry; ``durable`` waits until the changelog (and all sent before) has it.
+
+    An intent must be durable before the call it announces; an outcome before the key's
+    next command starts, so after a crash only a key's one in-flight command is in doubt.
+    """
     journal[command_id] = entry
     if durable:
-        # The intent must be in the changelog before the call it announces.
         await app.producer.flush()
 
 
@@ -202,7 +207,7 @@ async def apply_command(event: faust.EventT) -> None:
         _session_update(
             session_id, state="delivered", controller_ref=command["body"]["controller_ref"]
         )
-        await _journal(command_id, done_entry(datetime.now(UTC), "resolved"))
+        await _journal(command_id, done_entry(datetime.now(UTC), "resolved"), durable=True)
         log.info('session resolved session_id="%s"', session_id)
         return
     step = next_step(journal.get(command_id), endpoint)
@@ -225,16 +230,7 @@ async def apply_command(event: faust.EventT) -> None:
         return
 
     if step is Step.RECONCILE_PUSH and await _reconcile_push(fields):
-        IN_DOUBT.inc()
-        RECONCILED.labels("in_doubt").inc()
-        _session_update(session_id, state="in_doubt")
-        await _journal(command_id, done_entry(datetime.now(UTC), "in_doubt"))
-        log.warning(
-            "push in doubt: the Controller shows a permit but not its reference "
-            'session_id="%s" command_id="%s"',
-            session_id,
-            command_id,
-        )
+        await _mark_in_doubt(session_id, command_id)
         return
     if step is Step.RECONCILE_PUSH:
         RECONCILED.labels("pushed_again").inc()
@@ -245,6 +241,9 @@ async def apply_command(event: faust.EventT) -> None:
 
     answer, attempts = await call_until_answered(endpoint, fields)
     now = datetime.now(UTC)
+    if isinstance(answer, PermanentError) and pushed_before(step, answer.error_code):
+        await _mark_in_doubt(session_id, command_id)
+        return
     if isinstance(answer, PermanentError) and not applied_before(step, endpoint, answer.error_code):
         rejected = answer if isinstance(answer, ControllerRejected) else None
         reason = "controller_rejected" if rejected else type(answer).__name__
@@ -260,7 +259,7 @@ async def apply_command(event: faust.EventT) -> None:
                 error_code=answer.error_code,
                 error_message=answer.reason,
             )
-        await _journal(command_id, done_entry(now, "rejected", answer.error_code))
+        await _journal(command_id, done_entry(now, "rejected", answer.error_code), durable=True)
         return
     reply = answer if isinstance(answer, ControllerReply) else None
     if endpoint == "permits/push" and reply is not None and reply.reference_id:
@@ -268,12 +267,26 @@ async def apply_command(event: faust.EventT) -> None:
     elif endpoint == "permits/delete":
         _session_update(session_id, state="deleted")
     await _record_result(message, result_record(command, attempts, reply=reply))
-    await _journal(command_id, done_entry(now, "applied"))
+    await _journal(command_id, done_entry(now, "applied"), durable=True)
     log.info(
         'command applied endpoint="%s" command_id="%s" attempts=%d',
         endpoint,
         command_id,
         attempts,
+    )
+
+
+async def _mark_in_doubt(session_id: str | None, command_id: str) -> None:
+    """The interrupted push was applied, but the Controller cannot tell us its reference."""
+    IN_DOUBT.inc()
+    RECONCILED.labels("in_doubt").inc()
+    _session_update(session_id, state="in_doubt")
+    await _journal(command_id, done_entry(datetime.now(UTC), "in_doubt"), durable=True)
+    log.warning(
+        'push in doubt: the Controller has the permit but not its reference session_id="%s" '
+        'command_id="%s"',
+        session_id,
+        command_id,
     )
 
 

@@ -8,6 +8,9 @@ command is delivered again (a crash, a rebalance), its entry decides:
     done      -> already applied or rejected: skip (its result is already recorded)
     intent    -> interrupted mid-call: the Controller may or may not have applied it
                    permits/push   -> reconcile: look for the permit before pushing again
+                                     (validate/plate); if it is there, or the new push
+                                     is refused as a duplicate (9022), the session is
+                                     "in doubt": applied, but its reference unknown
                    anything else  -> apply again: updates, deletes and profile pushes are
                                      idempotent; a delete answered 9009 or a vehicle push
                                      answered 9012 after an interruption was applied the
@@ -27,6 +30,8 @@ INTENT = "intent"
 DONE = "done"
 # Answers that, to a call re-sent after an interruption, mean "your first call worked".
 APPLIED_BEFORE = {"permits/delete": 9009, "vehicles/push": 9012}
+# A re-sent push refused for its ticket number: the interrupted push was applied.
+DUPLICATE_RECORD = 9022
 
 
 class Step(enum.Enum):
@@ -60,6 +65,11 @@ def applied_before(step: Step, endpoint: str, error_code: int | None) -> bool:
         and error_code is not None
         and APPLIED_BEFORE.get(endpoint) == error_code
     )
+
+
+def pushed_before(step: Step, error_code: int | None) -> bool:
+    """A push re-sent after reconciling, refused as a duplicate (9022): the first one landed."""
+    return step is Step.RECONCILE_PUSH and error_code == DUPLICATE_RECORD
 
 
 def push_visible(permits: Iterable[PlatePermit], end_time: datetime, display_tz: tzinfo) -> bool:

@@ -9,6 +9,7 @@ from consumers.journal import (
     intent_entry,
     next_step,
     push_visible,
+    pushed_before,
 )
 from schemas.controller import PlatePermit
 
@@ -40,6 +41,12 @@ def test_a_reapplied_delete_answered_9009_or_vehicle_answered_9012_counts_as_app
     assert not applied_before(Step.CALL, "permits/delete", 9009)
     assert not applied_before(Step.REAPPLY, "permits/update", 9009)
     assert not applied_before(Step.REAPPLY, "permits/delete", 9008)
+
+
+def test_a_reconciled_push_refused_as_a_duplicate_was_pushed_before():
+    assert pushed_before(Step.RECONCILE_PUSH, 9022)
+    assert not pushed_before(Step.CALL, 9022)
+    assert not pushed_before(Step.RECONCILE_PUSH, 9006)
 
 
 def permit(expires):
