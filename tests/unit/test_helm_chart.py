@@ -1,0 +1,478 @@
+"""The Helm chart, rendered by the real Helm engine (helm-python-sdk binds Helm's Go SDK, no
+cluster and no network) and every manifest checked against Kubernetes' own schemas
+(kubernetes-validate, strict: unknown fields fail)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import fields
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+from parkstream.settings import PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "parkstream"
+RELEASE = "ps"
+NAMESPACE = "parking"
+
+# The chart's minimum (Chart.yaml kubeVersion) and the newest schemas kubernetes-validate ships.
+KUBE_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
+OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}  # CRDs: no schema in kubernetes-validate
+
+CONTROLLER_TOKEN = "controller-token-that-must-stay-secret"
+VENDOR_TOKENS = "hotspot=hotspot-token-that-must-stay-secret,banner=banner-token-secret"
+REFERENCE_SECRET = "reference-secret-that-must-stay-secret"
+
+# The least an install needs: every value the chart cannot default.
+MINIMAL: dict[str, Any] = {
+    "kafka": {"bootstrapServers": "kafka-0.kafka:9092,kafka-1.kafka:9092"},
+    "controller": {"url": "https://opscom.example.com"},
+    "secrets": {
+        "controllerApiToken": CONTROLLER_TOKEN,
+        "vendorTokens": VENDOR_TOKENS,
+        "referenceSecret": REFERENCE_SECRET,
+    },
+}
+
+# Every optional part switched on.
+EVERYTHING: dict[str, Any] = {
+    **MINIMAL,
+    "sandbox": {
+        "enabled": True,
+        "extraEnv": [{"name": "PARKSTREAM_SANDBOX_FAULT_FAILURE_RATE", "value": "0.05"}],
+    },
+    "metrics": {
+        "serviceMonitor": {
+            "enabled": True,
+            "additionalLabels": {"release": "kube-prometheus-stack"},
+        },
+        "prometheusRule": {
+            "enabled": True,
+            "additionalLabels": {"release": "kube-prometheus-stack"},
+        },
+    },
+    "dashboards": {"enabled": True, "annotations": {"grafana_folder": "parkstream"}},
+    "extraEnv": [{"name": "TZ", "value": "UTC"}],
+    "worker": {
+        "replicas": 3,
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {
+                    "matchLabels": {"app.kubernetes.io/instance": "{{ .Release.Name }}"}
+                },
+            }
+        ],
+    },
+    "gateway": {
+        "service": {"type": "NodePort", "nodePort": 30080},
+        "vendorTokensFile": {"enabled": True},
+    },
+    "image": {"digest": "sha256:" + "a" * 64},
+}
+
+EXISTING_SECRET: dict[str, Any] = {
+    **MINIMAL,
+    "secrets": {"existingSecret": "parkstream-tokens"},
+}
+
+
+def merged(base: dict[str, Any], **patch: Any) -> dict[str, Any]:
+    """``base`` with the dotted keys of ``patch`` set: ``merged(MINIMAL, worker__replicas=3)``."""
+    values = copy.deepcopy(base)
+    for dotted, value in patch.items():
+        node = values
+        *parents, leaf = dotted.split("__")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return values
+
+
+@pytest.fixture(scope="module")
+def chart():
+    helm.disable_logging()
+    with helm.Chart.load(CHART) as loaded:
+        yield loaded
+
+
+@cache
+def _render_cached(values_json: str) -> tuple[dict[str, Any], ...]:
+    with helm.Chart.load(CHART) as loaded:
+        rendered = loaded.render(json.loads(values_json), name=RELEASE, namespace=NAMESPACE)
+    docs = []
+    for path, text in sorted(rendered.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        docs.extend(doc for doc in yaml.safe_load_all(text) if doc)
+    return tuple(docs)
+
+
+def render(values: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every object the chart renders with ``values``, NOTES.txt left out."""
+    return copy.deepcopy(list(_render_cached(json.dumps(values, sort_keys=True))))
+
+
+def objects(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def one(docs: list[dict[str, Any]], kind: str, component: str) -> dict[str, Any]:
+    [found] = [
+        doc
+        for doc in objects(docs, kind)
+        if doc["metadata"]["labels"].get("app.kubernetes.io/component") == component
+    ]
+    return found
+
+
+def settings_configmap(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ConfigMap of PARKSTREAM_* settings (the others hold dashboards)."""
+    [found] = [c for c in objects(docs, "ConfigMap") if c["metadata"]["name"] == "ps-parkstream"]
+    return found
+
+
+def containers(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Container name -> container, over every Deployment."""
+    return {
+        c["name"]: c
+        for d in objects(docs, "Deployment")
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+
+
+VALUE_SETS = {"minimal": MINIMAL, "everything": EVERYTHING, "existing-secret": EXISTING_SECRET}
+
+
+# --- install requirements --------------------------------------------------------------------
+
+
+def test_defaults_alone_fail_naming_every_value_to_set(chart):
+    with pytest.raises(helm.HelmRenderError) as failure:
+        chart.render(None, name=RELEASE, namespace=NAMESPACE)
+    message = str(failure.value)
+    assert "kafka.bootstrapServers is required" in message
+    assert "controller.url is required" in message
+    assert "secrets.controllerApiToken (or secrets.existingSecret) is required" in message
+    assert "secrets.referenceSecret (or secrets.existingSecret) is required" in message
+
+
+def test_sandbox_stands_in_for_a_missing_controller_url():
+    values = merged(MINIMAL, controller__url="", sandbox__enabled=True)
+    config = settings_configmap(render(values))
+    assert config["data"]["PARKSTREAM_CONTROLLER_URL"] == "http://ps-parkstream-sandbox:8081"
+
+
+def test_helm_lint_finds_no_warning_or_error():
+    report = helm.lint(CHART, EVERYTHING, strict=True, namespace=NAMESPACE)
+    assert report["errors"] == []
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert problems == []
+
+
+# --- every manifest is valid Kubernetes ------------------------------------------------------
+
+
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+@pytest.mark.parametrize("case", VALUE_SETS)
+def test_every_manifest_validates_strictly_against_kubernetes(case, kube_version):
+    docs = render(VALUE_SETS[case])
+    assert docs
+    for doc in docs:
+        if doc["kind"] in OPERATOR_KINDS:
+            assert doc["apiVersion"] == "monitoring.coreos.com/v1"
+            continue
+        try:
+            kubernetes_validate.validate(doc, kube_version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            where = ".".join(str(p) for p in exc.path)
+            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']} at {where}: {exc.message}")
+
+
+@pytest.mark.parametrize("case", VALUE_SETS)
+def test_every_object_is_named_labelled_and_namespaced_by_the_release(case):
+    for doc in render(VALUE_SETS[case]):
+        meta = doc["metadata"]
+        assert meta["name"].startswith("ps-parkstream"), meta["name"]
+        assert len(meta["name"]) <= 63
+        assert meta["namespace"] == NAMESPACE
+        assert meta["labels"]["app.kubernetes.io/instance"] == RELEASE
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+
+
+# --- processes, ports, probes ----------------------------------------------------------------
+
+
+def test_default_install_runs_a_gateway_and_a_worker_but_no_sandbox():
+    assert set(containers(render(MINIMAL))) == {"gateway", "worker"}
+
+
+@pytest.mark.parametrize(
+    ("component", "port"), [("gateway", 8080), ("worker", 6066), ("sandbox", 8081)]
+)
+def test_each_process_runs_its_command_on_its_port_behind_its_service(component, port):
+    docs = render(EVERYTHING)
+    container = containers(docs)[component]
+    assert container["command"] == ["parkstream", component]
+    assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    service = one(docs, "Service", component)
+    deployment = one(docs, "Deployment", component)
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+
+
+@pytest.mark.parametrize("component", ["gateway", "worker", "sandbox"])
+def test_liveness_probes_healthz_and_readiness_probes_readyz(component):
+    container = containers(render(EVERYTHING))[component]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+
+
+def test_worker_gets_time_to_restore_its_tables_before_liveness_counts():
+    worker = containers(render(MINIMAL))["worker"]
+    startup = worker["startupProbe"]
+    assert startup["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+
+
+def test_worker_drains_for_60_seconds_and_a_budget_keeps_the_rest_running():
+    docs = render(MINIMAL)
+    worker = one(docs, "Deployment", "worker")
+    assert worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 60
+    budget = one(docs, "PodDisruptionBudget", "worker")
+    assert budget["spec"]["maxUnavailable"] == 1
+    pod_labels = worker["spec"]["template"]["metadata"]["labels"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_worker_replicas_follow_the_values():
+    docs = render(merged(MINIMAL, worker__replicas=4))
+    assert one(docs, "Deployment", "worker")["spec"]["replicas"] == 4
+
+
+def test_image_tag_defaults_to_the_app_version_and_a_digest_wins():
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert containers(render(MINIMAL))["worker"]["image"] == f"parkstream:{app_version}"
+    pinned = containers(render(EVERYTHING))["worker"]["image"]
+    assert pinned == "parkstream@sha256:" + "a" * 64
+
+
+def test_containers_run_unprivileged_on_a_read_only_root():
+    docs = render(EVERYTHING)
+    for deployment in objects(docs, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+        for container in pod["containers"]:
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+# --- settings and secrets --------------------------------------------------------------------
+
+
+def _settings_variables() -> tuple[set[str], set[str]]:
+    plain, secret = set(), set()
+    for f in fields(Settings):
+        (secret if f.metadata["secret"] else plain).add(PREFIX + f.metadata["env"])
+    return plain, secret
+
+
+# Set on the gateway only, and only when the tokens file is mounted.
+GATEWAY_ONLY = {"PARKSTREAM_VENDOR_TOKENS_FILE"}
+
+
+def test_configmap_sets_every_plain_setting_and_nothing_else():
+    plain, _ = _settings_variables()
+    config = settings_configmap(render(MINIMAL))
+    assert set(config["data"]) == plain - GATEWAY_ONLY
+    assert config["data"]["PARKSTREAM_KAFKA_BOOTSTRAP_SERVERS"] == (
+        "kafka-0.kafka:9092,kafka-1.kafka:9092"
+    )
+    assert config["data"]["PARKSTREAM_CONTROLLER_URL"] == "https://opscom.example.com"
+    assert config["data"]["PARKSTREAM_WORKER_WEB_PORT"] == "6066"
+    assert config["data"]["PARKSTREAM_WORKER_URL"] == "http://ps-parkstream-worker:6066"
+
+
+def test_vendor_tokens_file_is_mounted_from_the_secret_on_the_gateway_only():
+    docs = render(EVERYTHING)
+    gateway = one(docs, "Deployment", "gateway")["spec"]["template"]["spec"]
+    [container] = gateway["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    path = env["PARKSTREAM_VENDOR_TOKENS_FILE"]["value"]
+    [mount] = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+    [volume] = [v for v in gateway["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "ps-parkstream-secrets"
+    assert volume["secret"]["items"] == [
+        {"key": "vendor-tokens-file", "path": path.rsplit("/", 1)[1]}
+    ]
+    for other in ("worker", "sandbox"):
+        names = {e["name"] for e in containers(docs)[other]["env"]}
+        assert "PARKSTREAM_VENDOR_TOKENS_FILE" not in names
+
+
+def test_workers_advertise_their_pod_address_for_table_routing():
+    env = {e["name"]: e for e in containers(render(MINIMAL))["worker"]["env"]}
+    assert env["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert env["NODE_CANONICAL_URL"]["value"] == "http://$(POD_IP):6066"
+
+
+@pytest.mark.parametrize("case", VALUE_SETS)
+def test_tokens_never_appear_in_a_configmap(case):
+    _, secret = _settings_variables()
+    for config in objects(render(VALUE_SETS[case]), "ConfigMap"):
+        assert not secret & set(config["data"])
+        text = json.dumps(config)
+        vendor_tokens = [pair.split("=")[1] for pair in VENDOR_TOKENS.split(",")]
+        for token in (CONTROLLER_TOKEN, REFERENCE_SECRET, *vendor_tokens):
+            assert token not in text
+
+
+EVERYTHING_WITH_EXISTING_SECRET = merged(
+    EVERYTHING, secrets={"existingSecret": "parkstream-tokens"}
+)
+
+
+@pytest.mark.parametrize(
+    ("values", "secret_name"),
+    [
+        (EVERYTHING, "ps-parkstream-secrets"),
+        (EVERYTHING_WITH_EXISTING_SECRET, "parkstream-tokens"),
+    ],
+    ids=["chart-secret", "existing-secret"],
+)
+@pytest.mark.parametrize(
+    ("component", "tokens"),
+    [
+        (
+            "gateway",
+            {
+                "PARKSTREAM_VENDOR_TOKENS": "vendor-tokens",
+                "PARKSTREAM_REFERENCE_SECRET": "reference-secret",
+            },
+        ),
+        ("worker", {"PARKSTREAM_CONTROLLER_API_TOKEN": "controller-api-token"}),
+        ("sandbox", {"PARKSTREAM_CONTROLLER_API_TOKEN": "controller-api-token"}),
+    ],
+)
+def test_each_process_reads_only_its_own_tokens_from_the_secret(
+    values, secret_name, component, tokens
+):
+    _, secret = _settings_variables()
+    env = containers(render(values))[component]["env"]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if e["name"] in secret}
+    assert {name: (ref["name"], ref["key"]) for name, ref in refs.items()} == {
+        name: (secret_name, key) for name, key in tokens.items()
+    }
+
+
+def test_chart_creates_the_secret_only_without_an_existing_one():
+    [created] = objects(render(MINIMAL), "Secret")
+    assert created["stringData"] == {
+        "controller-api-token": CONTROLLER_TOKEN,
+        "vendor-tokens": VENDOR_TOKENS,
+        "reference-secret": REFERENCE_SECRET,
+    }
+    assert objects(render(EXISTING_SECRET), "Secret") == []
+
+
+def test_pods_roll_when_settings_or_tokens_change():
+    def checksums(values):
+        pod = one(render(values), "Deployment", "worker")["spec"]["template"]["metadata"]
+        return pod["annotations"]["checksum/config"], pod["annotations"]["checksum/secret"]
+
+    config, secret = checksums(MINIMAL)
+    assert checksums(merged(MINIMAL, controller__concurrency=8))[0] != config
+    assert checksums(merged(MINIMAL, secrets__controllerApiToken="rotated"))[1] != secret
+
+
+# --- monitoring ------------------------------------------------------------------------------
+
+
+def test_servicemonitor_and_prometheusrule_are_off_by_default():
+    kinds = {doc["kind"] for doc in render(MINIMAL)}
+    assert not kinds & OPERATOR_KINDS
+
+
+def test_servicemonitor_scrapes_metrics_of_every_service_when_enabled():
+    docs = render(EVERYTHING)
+    [monitor] = objects(docs, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    services = objects(docs, "Service")
+    assert {s["metadata"]["labels"]["app.kubernetes.io/component"] for s in services} == {
+        "gateway",
+        "worker",
+        "sandbox",
+    }
+    for service in services:
+        assert selector.items() <= service["metadata"]["labels"].items()
+        assert "http" in {p["name"] for p in service["spec"]["ports"]}
+
+
+def test_prometheusrule_carries_the_plain_rules_file_when_enabled():
+    [rule] = objects(render(EVERYTHING), "PrometheusRule")
+    rules_file = yaml.safe_load((CHART / "rules" / "parkstream.rules.yml").read_text())
+    assert rule["spec"]["groups"] == rules_file["groups"]
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+@pytest.mark.parametrize("case", ["minimal", "everything"])
+def test_each_dashboard_is_a_configmap_labelled_for_the_grafana_sidecar(case):
+    files = {p.name: p for p in (CHART / "dashboards").glob("*.json")}
+    assert files
+    maps = [
+        c
+        for c in objects(render(VALUE_SETS[case]), "ConfigMap")
+        if "dashboard" in c["metadata"]["name"]
+    ]
+    assert len(maps) == len(files)
+    for config in maps:
+        assert config["metadata"]["labels"]["grafana_dashboard"] == "1"
+        [(name, text)] = config["data"].items()
+        assert json.loads(text) == json.loads(files[name].read_text())
+
+
+def test_dashboards_can_be_switched_off():
+    docs = render(merged(MINIMAL, dashboards__enabled=False))
+    assert [c["metadata"]["name"] for c in objects(docs, "ConfigMap")] == ["ps-parkstream"]
+
+
+# --- values.schema.json ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("patch", "complaint"),
+    [
+        ({"worker__replicas": "two"}, "/worker/replicas"),
+        ({"gateway__port": 70000}, "/gateway/port"),
+        ({"logging__format": "xml"}, "/logging/format"),
+        ({"controller__url": "opscom.example.com"}, "/controller/url"),
+        ({"kafka__bootstrapServers": "kafka"}, "/kafka/bootstrapServers"),
+        ({"secrets__vendorTokens": "hotspot"}, "/secrets/vendorTokens"),
+        ({"secrets__referenceSecret": "too-short"}, "/secrets/referenceSecret"),
+        ({"wrker__replicas": 2}, "wrker"),
+    ],
+)
+def test_schema_rejects_a_bad_value_naming_it(chart, patch, complaint):
+    with pytest.raises(helm.HelmValuesError) as failure:
+        chart.render(merged(MINIMAL, **patch), name=RELEASE, namespace=NAMESPACE)
+    assert complaint in str(failure.value)
+
+
+def test_schema_accepts_the_chart_defaults(chart):
+    chart.validate_schema(chart.values)
