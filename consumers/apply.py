@@ -26,11 +26,15 @@ def call_fields(command: dict[str, Any], controller_ref: str | None) -> dict[str
 
 def result_record(
     command: dict[str, Any],
+    fields: dict[str, Any],
     attempts: int,
     reply: ControllerReply | None = None,
     rejected: ControllerRejected | None = None,
 ) -> dict[str, Any]:
-    """The ``ControllerResult`` for an applied (``reply``) or rejected command."""
+    """The ``ControllerResult`` for an applied (``reply``) or rejected command.
+
+    ``fields`` are the call's contract fields (the permit's times come from them).
+    """
     return {
         "command_id": command["command_id"],
         "event_id": command["event_id"],
@@ -46,6 +50,8 @@ def result_record(
         "zone": command["zone"],
         "amount": command["amount"],
         "currency": command["currency"],
+        "start_time": fields.get("start_time"),
+        "end_time": fields.get("end_time"),
         "completed_at": datetime.now(UTC),
     }
 

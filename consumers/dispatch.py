@@ -74,6 +74,11 @@ RECONCILED = Counter(
     "Redelivered commands settled from the journal.",
     ["outcome"],
 )
+END_TO_END = Histogram(
+    "parkstream_end_to_end_seconds",
+    "From the gateway accepting a vendor's event to the Controller applying its command.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
 IN_DOUBT = Counter(
     "parkstream_sessions_in_doubt_total",
     "Pushes interrupted by a crash whose permit the Controller shows: reference unknown.",
@@ -251,7 +256,9 @@ async def apply_command(event: faust.EventT) -> None:
             message, dead_letter(message, reason, answer.error_code, answer.reason, command_id)
         )
         if rejected is not None:
-            await _record_result(message, result_record(command, attempts, rejected=rejected))
+            await _record_result(
+                message, result_record(command, fields, attempts, rejected=rejected)
+            )
         if endpoint == "permits/push":
             _session_update(
                 session_id,
@@ -266,7 +273,9 @@ async def apply_command(event: faust.EventT) -> None:
         _session_update(session_id, state="delivered", controller_ref=reply.reference_id)
     elif endpoint == "permits/delete":
         _session_update(session_id, state="deleted")
-    await _record_result(message, result_record(command, attempts, reply=reply))
+    await _record_result(message, result_record(command, fields, attempts, reply=reply))
+    if command.get("accepted_at") is not None:
+        END_TO_END.observe(max(0.0, (now - command["accepted_at"]).total_seconds()))
     await _journal(command_id, done_entry(now, "applied"), durable=True)
     log.info(
         'command applied endpoint="%s" command_id="%s" attempts=%d',
