@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 from prometheus_client import Counter, Gauge, Histogram
 
 from consumers.apply import call_fields, result_record
@@ -321,7 +323,13 @@ async def dispatch(stream: faust.StreamT) -> None:
     unacked: dict[tuple[Any, int], faust.EventT] = {}
 
     async def work(event: faust.EventT) -> None:
-        await apply_command(event)
+        # Faust writes a table key to the partition of the "current event"; a key's runner
+        # task outlives the event it started with, so name each command's event explicitly.
+        token = _current_event.set(weakref.ref(event))
+        try:
+            await apply_command(event)
+        finally:
+            _current_event.reset(token)
         tp, offset = event.message.tp, event.message.offset
         for done in tracker.finished(tp, offset):
             unacked.pop((tp, done)).ack()
@@ -334,12 +342,6 @@ async def dispatch(stream: faust.StreamT) -> None:
             tracker.received(tp, offset)
             unacked[(tp, offset)] = event
             await scheduler.submit(event.key, event)
-    except Exception as exc:
-        # Unacknowledged commands would never be redelivered to a restarted agent, so
-        # stop the whole worker: it restarts from the committed offsets.
-        log.exception("dispatcher failed; stopping the worker")
-        await app.crash(exc)
-        raise
     finally:
         await scheduler.cancel()
 

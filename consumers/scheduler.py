@@ -28,8 +28,10 @@ class KeyedScheduler(Generic[T]):
         work: Callable[[T], Awaitable[None]],
         concurrency: int,
         max_outstanding: int | None = None,
+        on_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._work = work
+        self._on_failure = on_failure
         self._slots = asyncio.Semaphore(concurrency)
         self._room = asyncio.Semaphore(max_outstanding or concurrency * 4)
         self._queues: dict[Hashable, deque[T]] = {}
@@ -77,6 +79,8 @@ class KeyedScheduler(Generic[T]):
         except BaseException as exc:
             log.exception('work failed; the scheduler stops key="%s"', key)
             self._failure = exc
+            if self._on_failure is not None:
+                self._on_failure(exc)
         finally:
             if self._queues.get(key) is queue:
                 del self._queues[key]

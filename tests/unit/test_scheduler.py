@@ -35,8 +35,10 @@ def test_items_of_one_key_run_in_order_and_keys_run_concurrently():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from("abcdefgh"), st.floats(0, 0.003)), max_size=60),
-       st.integers(1, 5))
+@given(
+    st.lists(st.tuples(st.sampled_from("abcdefgh"), st.floats(0, 0.003)), max_size=60),
+    st.integers(1, 5),
+)
 def test_random_durations_never_reorder_a_key_nor_exceed_the_concurrency(items, concurrency):
     async def scenario():
         done: list[tuple[str, int]] = []
@@ -88,14 +90,17 @@ def test_submit_waits_while_the_scheduler_is_full():
 
 
 def test_a_failing_item_stops_the_scheduler_instead_of_being_skipped():
+    told: list[BaseException] = []
+
     async def scenario():
         async def work(item):
             if item == "bad":
                 raise RuntimeError("boom")
 
-        scheduler = KeyedScheduler(work, concurrency=2)
+        scheduler = KeyedScheduler(work, concurrency=2, on_failure=told.append)
         await scheduler.submit("k", "bad")
         await asyncio.sleep(0.01)
+        assert [str(e) for e in told] == ["boom"]  # told at once, not at the next submit
         await scheduler.submit("k", "next")
 
     with pytest.raises(RuntimeError, match="boom"):
@@ -119,5 +124,3 @@ def test_cancel_abandons_everything_queued():
         return started
 
     assert asyncio.run(scenario()) == [0]
-
-
