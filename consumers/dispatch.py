@@ -38,7 +38,7 @@ from consumers.journal import (
     push_visible,
     pushed_before,
 )
-from consumers.ordering import OffsetTracker
+from consumers.ordering import DeliveryTracker
 from consumers.retry import CircuitBreaker, backoff_delay
 from consumers.scheduler import KeyedScheduler
 from parkstream.errors import ControllerRejected, PermanentError, TransientError
@@ -318,11 +318,12 @@ async def _held_for_session(
 
 @app.agent(commands_topic)
 async def dispatch(stream: faust.StreamT) -> None:
-    """Feed commands to the keyed scheduler; acknowledge offsets only in order."""
-    tracker = OffsetTracker()
-    unacked: dict[tuple[Any, int], faust.EventT] = {}
+    """Feed commands to the keyed scheduler; acknowledge deliveries only in order."""
+    tracker = DeliveryTracker()
+    unacked: dict[int, faust.EventT] = {}
 
-    async def work(event: faust.EventT) -> None:
+    async def work(item: tuple[int, faust.EventT]) -> None:
+        delivery, event = item
         # Faust writes a table key to the partition of the "current event"; a key's runner
         # task outlives the event it started with, so name each command's event explicitly.
         token = _current_event.set(weakref.ref(event))
@@ -330,18 +331,27 @@ async def dispatch(stream: faust.StreamT) -> None:
             await apply_command(event)
         finally:
             _current_event.reset(token)
-        tp, offset = event.message.tp, event.message.offset
-        for done in tracker.finished(tp, offset):
-            unacked.pop((tp, done)).ack()
+        for done in tracker.finished(event.message.tp, delivery):
+            unacked.pop(done).ack()
 
-    scheduler: KeyedScheduler[faust.EventT] = KeyedScheduler(work, settings.controller_concurrency)
+    def failed(exc: BaseException) -> None:
+        # Unacknowledged commands would never be redelivered to a restarted agent, so
+        # stop the whole worker: it restarts from the committed offsets.
+        log.error('dispatcher failed; stopping the worker error="%s"', exc)
+        app.loop.create_task(app.crash(exc))
+
+    scheduler: KeyedScheduler[tuple[int, faust.EventT]] = KeyedScheduler(
+        work, settings.controller_concurrency, on_failure=failed
+    )
     try:
         async for event in stream.noack().events():
             EVENTS_CONSUMED.labels("commands").inc()
-            tp, offset = event.message.tp, event.message.offset
-            tracker.received(tp, offset)
-            unacked[(tp, offset)] = event
-            await scheduler.submit(event.key, event)
+            delivery = tracker.received(event.message.tp)
+            unacked[delivery] = event
+            await scheduler.submit(event.key, (delivery, event))
+    except Exception as exc:
+        failed(exc)
+        raise
     finally:
         await scheduler.cancel()
 

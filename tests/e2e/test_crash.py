@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from consumers.deadletters import read_dead_letters
+from parkstream.broker import free_port
 from tests.conftest import CLIENT, VENDOR_TOKEN
 from tests.e2e.conftest import Stack, wait_until
 
@@ -71,24 +72,37 @@ async def vendor_traffic(stack: Stack, http: httpx.AsyncClient, indexes, start, 
             assert answer.status_code == 200, answer.text
 
 
-async def killer(stack: Stack, stop: asyncio.Event, rng: random.Random) -> int:
-    kills = 0
-    while kills < KILLS and not stop.is_set():
+async def killer(stack: Stack, kills: int, stop: asyncio.Event, rng: random.Random) -> int:
+    """SIGKILL a random live worker ``kills`` times, restarting it on the same port."""
+    done = 0
+    while done < kills and not stop.is_set():
         await asyncio.sleep(rng.uniform(3, 12))
-        stack.workers[-1].stop(signal.SIGKILL)
-        kills += 1
-        await asyncio.to_thread(stack.start_worker)
-    return kills
+        live = [w for w in stack.workers if w.proc is not None and w.proc.poll() is None]
+        victim = rng.choice(live)
+        victim.stop(signal.SIGKILL)
+        done += 1
+        port = int(victim.env["PARKSTREAM_WORKER_WEB_PORT"])
+        await asyncio.to_thread(stack.start_worker, port)
+    return done
 
 
 async def test_sessions_survive_worker_kills_and_controller_failures_exactly_once(stack):
-    stack.env["PARKSTREAM_SANDBOX_JOURNAL_SIZE"] = str(SESSIONS * 6)
+    await crash_scenario(stack, sessions=SESSIONS, workers=1, kills=KILLS)
+
+
+async def test_two_workers_share_the_work_through_a_kill_and_restart_exactly_once(stack):
+    await crash_scenario(stack, sessions=max(SESSIONS // 3, 300), workers=2, kills=1)
+
+
+async def crash_scenario(stack: Stack, sessions: int, workers: int, kills: int) -> None:
+    stack.env["PARKSTREAM_SANDBOX_JOURNAL_SIZE"] = str(sessions * 6)
     stack.env["PARKSTREAM_SANDBOX_FAULT_FAILURE_RATE"] = "0.2"
     stack.env["PARKSTREAM_SANDBOX_FAULT_FAILURE_STATUS"] = "503"
     stack.env["PARKSTREAM_SANDBOX_FAULT_RETRY_AFTER_S"] = "0"
     stack.env["PARKSTREAM_SANDBOX_FAULT_ENDPOINTS"] = "permits/push,permits/update,permits/delete"
     stack.start_sandbox()
-    stack.start_worker()
+    for _ in range(workers):
+        stack.start_worker(free_port())
     stack.start_gateway()
     rng = random.Random(20261123)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
@@ -96,16 +110,15 @@ async def test_sessions_survive_worker_kills_and_controller_failures_exactly_onc
     limits = httpx.Limits(max_connections=VENDORS + 8)
     async with httpx.AsyncClient(timeout=30, limits=limits) as http:
         stop = asyncio.Event()
-        killing = asyncio.create_task(killer(stack, stop, rng))
+        killing = asyncio.create_task(killer(stack, kills, stop, rng))
         await asyncio.gather(
             *(
-                vendor_traffic(stack, http, range(v, SESSIONS, VENDORS), start, refs)
+                vendor_traffic(stack, http, range(v, sessions, VENDORS), start, refs)
                 for v in range(VENDORS)
             )
         )
-        kills = await killing
+        assert await killing == kills
         stop.set()
-        assert kills == KILLS
 
         by_number = {}
 
@@ -114,11 +127,11 @@ async def test_sessions_survive_worker_kills_and_controller_failures_exactly_onc
             by_number.clear()
             by_number.update({p["permit_no"]: p for p in permits})
             done = 0
-            for index in range(SESSIONS):
+            for index in range(sessions):
                 permit = by_number.get(f"CRASH-{index}")
                 done += permit is not None and _final(permit, plan(index), start)
-            return done == SESSIONS or await _only_in_doubt_left(
-                stack, http, by_number, refs, start
+            return done == sessions or await _only_in_doubt_left(
+                stack, http, by_number, refs, start, sessions
             )
 
         await wait_until(settled, timeout=600, interval=3)
@@ -144,7 +157,7 @@ async def test_sessions_survive_worker_kills_and_controller_failures_exactly_onc
         applied[number].append((entry["seq"], entry["endpoint"]))
 
     in_doubt = set()
-    for index in range(SESSIONS):
+    for index in range(sessions):
         number = f"CRASH-{index}"
         calls = [endpoint for _, endpoint in sorted(applied[number])]
         assert calls.count("permits/push") == 1, (number, calls)  # never pushed twice
@@ -158,7 +171,9 @@ async def test_sessions_survive_worker_kills_and_controller_failures_exactly_onc
         assert await _state(stack, reference) == "in_doubt"
     letters = read_dead_letters(stack.settings)
     assert {e.record["reason"] for e in letters} <= {"in_doubt"}
-    print(f"crash test: {SESSIONS} sessions, {KILLS} kills, {len(in_doubt)} in doubt")
+    print(
+        f"crash test: {sessions} sessions, {workers} workers, {kills} kills, {len(in_doubt)} in doubt"
+    )
 
 
 def _final(permit: dict, plan_: str, start: datetime) -> bool:
@@ -169,14 +184,14 @@ def _final(permit: dict, plan_: str, start: datetime) -> bool:
     return not permit["deleted"]
 
 
-async def _only_in_doubt_left(stack, http, by_number, refs, start) -> bool:
+async def _only_in_doubt_left(stack, http, by_number, refs, start, sessions) -> bool:
     """True when every session not yet final is reported in doubt by the worker."""
     pending = [
         i
-        for i in range(SESSIONS)
+        for i in range(sessions)
         if not (f"CRASH-{i}" in by_number and _final(by_number[f"CRASH-{i}"], plan(i), start))
     ]
-    if len(pending) > 20:
+    if len(pending) > 40:
         return False
     states = [await _state(stack, refs[i]) for i in pending]
     return all(state == "in_doubt" for state in states)
