@@ -4,6 +4,7 @@ parkstream dev        broker, sandbox, worker, gateway and demo traffic on one m
 parkstream gateway    the OPS-COM-compatible HTTP gateway (producers/gateway.py)
 parkstream worker     the Faust worker (streams/app.py + consumers/dispatch.py)
 parkstream sandbox    the offline Controller stand-in (sandbox/)
+parkstream produce    load a JSON Lines or CSV file of permits, vehicles or profiles
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from parkstream import logs
@@ -79,6 +81,22 @@ def cmd_dev(args: argparse.Namespace) -> None:
     raise SystemExit(run_dev(_settings(), demo_rate=args.demo_rate))
 
 
+def cmd_produce(args: argparse.Namespace) -> None:
+    from producers.files import run_produce
+
+    raise SystemExit(
+        run_produce(
+            _settings(),
+            args.file,
+            kind=args.kind,
+            vendor=args.vendor,
+            fmt=args.format,
+            rejects=args.rejects,
+            receipts=args.receipts,
+        )
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="parkstream", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -95,6 +113,24 @@ def main(argv: list[str] | None = None) -> None:
         help="demo permits pushed per second (0: none; default 2)",
     )
     dev.set_defaults(func=cmd_dev)
+    produce = sub.add_parser(
+        "produce",
+        help="load a file of permits, vehicles or profiles (exit 0: all accepted, 1: not all)",
+        description="Validate each line of FILE with the Controller's rules and publish the "
+        "good ones to Kafka; bad lines go to the rejects file. Exit code 0 when every line "
+        "was accepted, 1 when any was rejected or not delivered, 2 for usage errors.",
+    )
+    produce.add_argument("file", type=Path, metavar="FILE", help="a .jsonl or .csv file")
+    produce.add_argument("--kind", required=True, choices=("permit", "vehicle", "profile"))
+    produce.add_argument("--vendor", required=True, help="the vendor name on every event")
+    produce.add_argument("--format", choices=("jsonl", "csv"), help="default: from FILE's name")
+    produce.add_argument(
+        "--rejects", type=Path, help="where bad lines go (default: FILE.rejects.jsonl)"
+    )
+    produce.add_argument(
+        "--receipts", type=Path, help="also write each accepted line's reference id here"
+    )
+    produce.set_defaults(func=cmd_produce)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -15,6 +15,11 @@ from urllib.parse import urlsplit
 
 PREFIX = "PARKSTREAM_"
 
+# The reference-id secret used when PARKSTREAM_REFERENCE_SECRET is not set: public, so
+# ids made with it prove nothing. Fine on one machine; the gateway warns at start.
+DEV_REFERENCE_SECRET = "parkstream-dev-only-reference-secret"
+MIN_REFERENCE_SECRET_LENGTH = 16
+
 
 class SettingsError(ValueError):
     """A ``PARKSTREAM_*`` variable has a value parkstream cannot use."""
@@ -70,6 +75,37 @@ def _vendor_tokens(raw: str) -> dict[str, str]:
     return tokens
 
 
+def _vendor_tokens_file(raw: str) -> Path:
+    path = Path(raw)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read the file ({exc.strerror or exc})") from None
+    _vendor_tokens_text(text)  # refuse a malformed file at start, not at the first request
+    return path
+
+
+def _vendor_tokens_text(text: str) -> dict[str, str]:
+    """``name=token`` entries, one a line or comma-separated; blank and ``#`` lines skipped."""
+    lines = (line.strip() for line in text.splitlines())
+    return _vendor_tokens(",".join(line for line in lines if line and not line.startswith("#")))
+
+
+def _reference_secret(raw: str) -> str:
+    if len(raw) < MIN_REFERENCE_SECRET_LENGTH:
+        raise ValueError(
+            f"must be at least {MIN_REFERENCE_SECRET_LENGTH} characters (value not shown)"
+        )
+    return raw
+
+
+def _registry_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https", "mock") or not parts.netloc:
+        raise ValueError("must be an http://, https:// or (tests) mock:// URL")
+    return raw.rstrip("/")
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().lower()
@@ -108,12 +144,46 @@ class Settings:
     controller_timeout: float = _env("CONTROLLER_TIMEOUT_SECONDS", _positive_float, default=10.0)
     controller_concurrency: int = _env("CONTROLLER_CONCURRENCY", _positive_int, default=32)
     vendor_tokens: dict[str, str] = _secret("VENDOR_TOKENS", _vendor_tokens, default_factory=dict)
+    vendor_tokens_file: Path | None = _env("VENDOR_TOKENS_FILE", _vendor_tokens_file, default=None)
+    reference_secret: str = _secret(
+        "REFERENCE_SECRET", _reference_secret, default=DEV_REFERENCE_SECRET
+    )
+    gateway_max_body_bytes: int = _env("GATEWAY_MAX_BODY_BYTES", _positive_int, default=65536)
+    worker_url: str = _env("WORKER_URL", _http_url, default="http://127.0.0.1:6066")
+    schema_registry_url: str = _env("SCHEMA_REGISTRY_URL", _registry_url, default="")
+    producer_batch_messages: int = _env("PRODUCER_BATCH_MESSAGES", _positive_int, default=10000)
     gateway_host: str = _env("GATEWAY_HOST", default="0.0.0.0")
     gateway_port: int = _env("GATEWAY_PORT", _port, default=8080)
     sandbox_port: int = _env("SANDBOX_PORT", _port, default=8081)
     worker_web_port: int = _env("WORKER_WEB_PORT", _port, default=6066)
     log_level: str = _env("LOG_LEVEL", _level, default="INFO")
     log_format: str = _env("LOG_FORMAT", _choice("text", "json"), default="text")
+
+    def __post_init__(self) -> None:
+        self.vendors  # noqa: B018  (a name in both the variable and the file stops the start)
+
+    @property
+    def vendors(self) -> dict[str, str]:
+        """Vendor name -> token, from ``PARKSTREAM_VENDOR_TOKENS`` and the tokens file."""
+        merged = dict(self.vendor_tokens)
+        if self.vendor_tokens_file is not None:
+            try:
+                from_file = _vendor_tokens_text(self.vendor_tokens_file.read_text("utf-8"))
+            except (OSError, ValueError) as exc:
+                raise SettingsError(f"{PREFIX}VENDOR_TOKENS_FILE: {exc}") from None
+            for name, token in from_file.items():
+                if name in merged:
+                    raise SettingsError(
+                        f"{PREFIX}VENDOR_TOKENS_FILE: names vendor {name!r} that "
+                        f"{PREFIX}VENDOR_TOKENS names too"
+                    )
+                merged[name] = token
+        return merged
+
+    @property
+    def uses_dev_reference_secret(self) -> bool:
+        """True while reference ids are signed with the public development secret."""
+        return self.reference_secret == DEV_REFERENCE_SECRET
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -156,6 +226,6 @@ def env_documentation() -> list[tuple[str, str]]:
     """``(variable, default)`` for every setting, in declaration order (for the README test)."""
     out = []
     for f in fields(Settings):
-        default = "" if f.default is MISSING else str(f.default)
+        default = "" if f.default in (MISSING, None) else str(f.default)
         out.append((PREFIX + f.metadata["env"], default))
     return out

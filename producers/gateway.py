@@ -1,34 +1,60 @@
 """The OPS-COM-compatible HTTP gateway: vendors change only their base URL.
 
-``POST /api/{client}/v1/permits/push`` is answered exactly as the Controller
-answers it (same success body, same ``{"ErrorCode", "ErrorMessage"}`` errors from
-``schemas.controller``), but instead of calling the Controller the gateway
-publishes a ``ParkingSessionEvent`` to Kafka and answers only once the broker
-has acknowledged it (acks=all, idempotent producer). The vendor's ``apiToken``
-identifies the vendor and is then dropped: it never enters Kafka or a log.
+Routes (all under the one client code this deployment serves)::
 
-When the broker cannot take the record the answer is ``503`` with
-``Retry-After``: nothing is claimed as accepted, so the vendor retries.
+    POST /api/{client}/v1/permits/push|update|delete     -> ParkingSessionEvent (sessions.v1)
+    POST /api/{client}/v1/vehicles/push                  -> VehicleEvent        (vehicles.v1)
+    POST /api/{client}/v1/profiles/push                  -> UserEvent           (users.v1)
+    POST /api/{client}/v1/permits/stats                  \\
+    POST /api/{client}/v1/profiles/types/list             |  passed through to the Controller
+    POST /api/{client}/v1/violations/send_overdue_to_collections  |  with parkstream's own token
+    POST /api/v1/validate/plate                          /
+    GET  /api/{client}/v1/permits/{reference_id}         delivery status (parkstream extension)
+    GET  /openapi.json                                   OpenAPI 3 document of all of the above
+
+A push is validated with the Controller contract (``schemas.controller``) and
+answered exactly as the Controller answers it: the documented success body, or
+``{"ErrorCode", "ErrorMessage"}`` with the contract's HTTP status. The success
+answer is sent only after the broker acknowledged the event (acks=all,
+idempotent producer). When the broker cannot take it the answer is ``503`` with
+``Retry-After`` and nothing is claimed as accepted; after such a failure the
+gateway re-creates missing topics before its next send (a broker that came back
+empty). Bodies over ``PARKSTREAM_GATEWAY_MAX_BODY_BYTES`` get ``413``.
+
+The vendor's token identifies the vendor and is then dropped: it never enters
+Kafka, a log line or an error message. See docs/gateway.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
-import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from aiohttp import web
+from confluent_kafka import KafkaException
 from prometheus_client import Counter, Histogram
 
 from parkstream.kafka import AsyncProducer, BrokerUnavailable, ensure_topics
 from parkstream.settings import Settings
 from parkstream.web import add_ops_routes, run_app
-from producers.events import new_reference_id, session_event
-from schemas.avro import codec
-from schemas.controller import ENDPOINTS, ContractError
+from producers.events import PUSH_ENDPOINTS, Accepted, accept
+from producers.openapi import PASS_THROUGH_ENDPOINTS, STATUS_STATES, openapi_document
+from producers.references import IDEMPOTENCY_KEY_HEADER, ReferenceIssuer, check_idempotency_key
+from schemas.avro import AvroCodec, RegistryUnavailable, codec
+from schemas.controller import (
+    ENDPOINTS,
+    ContractError,
+    Endpoint,
+    normalize_client_code,
+    parse_body,
+    resolve_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,143 +72,526 @@ LATENCY = Histogram(
 
 RETRY_AFTER_SECONDS = 5
 UNKNOWN_VENDOR = "unknown"
+STATUS_ENDPOINT = "permits/status"  # the metrics label of the delivery-status route
+WORKER_TIMEOUT = aiohttp.ClientTimeout(total=5.0, connect=2.0)
+TOPIC_CHECK_TIMEOUT_SECONDS = 5.0
+DELIVERY_TIMEOUT_MS = 10_000  # a vendor waits at most this long for the broker, then gets 503
 
-SETTINGS_KEY = web.AppKey("settings", Settings)
-PRODUCER_KEY = web.AppKey("producer", AsyncProducer)
+
+class GatewayProducer(AsyncProducer):
+    """The gateway's producer: never auto-creates topics, and outlives its own death.
+
+    After a broker restart the idempotent producer's id is unknown to the new broker,
+    a *fatal* librdkafka error: the client is unusable from then on. Its delivery
+    thread keeps serving reports (so no send waits forever) and records the error in
+    ``fatal``; the gateway then replaces the producer.
+    """
+
+    def __init__(
+        self, bootstrap_servers: str, *, delivery_timeout_ms: int, batch_messages: int = 10_000
+    ) -> None:
+        super().__init__(
+            bootstrap_servers,
+            delivery_timeout_ms=delivery_timeout_ms,
+            **{"batch.num.messages": batch_messages},
+            # Auto-created topics would get the broker's partition count, not ours.
+            **{"allow.auto.create.topics": False},
+            # Find a returning broker within a second, not librdkafka's default 10 s.
+            **{"reconnect.backoff.max.ms": 1000},
+        )
+        self.fatal: str | None = None
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            assert self._producer is not None
+            try:
+                self._producer.poll(0.1)
+            except KafkaException as exc:
+                if self.fatal is None:
+                    self.fatal = str(exc.args[0].str() if exc.args else exc)
+                    log.warning('kafka producer failed for good reason="%s"', self.fatal)
 
 
 class VendorDirectory:
-    """Vendor tokens -> vendor names, compared in constant time."""
+    """Vendor tokens -> vendor names, compared in constant time.
+
+    Tokens are kept as SHA-256 digests and every one is compared, so neither the
+    time taken nor an early exit tells a caller how close its guess was.
+    """
 
     def __init__(self, tokens: dict[str, str]) -> None:
-        self._tokens = [(name, token.encode()) for name, token in tokens.items()]
+        self._digests = [(name, _digest(token)) for name, token in tokens.items()]
+        self.names = frozenset(tokens)
+
+    def __repr__(self) -> str:
+        return f"VendorDirectory(vendors={sorted(self.names)})"
 
     def vendor_for(self, token: str) -> str | None:
-        """The vendor whose token this is, or ``None``. Every token is compared."""
-        presented = token.encode()
+        """The vendor whose token this is, or ``None``."""
+        presented = _digest(token)
         found = None
-        for name, expected in self._tokens:
+        for name, expected in self._digests:
             if hmac.compare_digest(presented, expected):
                 found = name
         return found
 
 
-def authenticate(
-    body: object, client: str, settings: Settings, vendors: VendorDirectory
-) -> tuple[str, dict[str, Any]]:
-    """``(vendor, body)`` for a request the Controller would let through, else ``ContractError``.
-
-    Checked in the Controller's order: a JSON object (9003), a token (9001), a
-    known token (9002), the client code this deployment serves (9034).
-    """
-    if not isinstance(body, dict):
-        raise ContractError(9003)
-    token = body.get("apiToken")
-    if token is None or token == "":
-        raise ContractError(9001)
-    vendor = vendors.vendor_for(token) if isinstance(token, str) else None
-    if vendor is None:
-        raise ContractError(9002)
-    if client != settings.controller_client:
-        raise ContractError(9034)
-    return vendor, body
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
-def _error_response(err: ContractError) -> web.Response:
-    return web.json_response(err.body(), status=err.http_status)
+class _Outcome(Exception):
+    """A finished answer with its metrics labels (raised to leave a handler early)."""
+
+    def __init__(self, response: web.Response, outcome: str, error_code: str = "") -> None:
+        super().__init__(outcome)
+        self.response = response
+        self.outcome = outcome
+        self.error_code = error_code
 
 
-async def _read_json(request: web.Request) -> object:
-    raw = await request.read()
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ContractError(9003) from None
+def error_response(
+    err: ContractError, status: int | None = None, contract: Endpoint | None = None
+) -> web.Response:
+    """The Controller's error answer for ``err`` (its documented HTTP status by default),
+    in ``contract``'s envelope (validate/plate has its own)."""
+    body = contract.error_body(err) if contract is not None else err.body()
+    return web.json_response(body, status=status or err.http_status)
 
 
-async def push_permit(request: web.Request) -> web.Response:
-    """``permits/push``: answer with a fresh reference id once Kafka has the event."""
-    settings = request.app[SETTINGS_KEY]
-    started = time.perf_counter()
-    endpoint = "permits/push"
-    vendor = UNKNOWN_VENDOR
-    try:
-        body = await _read_json(request)
-        vendor, body = authenticate(body, request.match_info["client"], settings, _vendors(request))
-        fields = ENDPOINTS[endpoint].validate(body, lenient_times=True)
-        session_id = new_reference_id()
-        record = session_event(
-            "CREATE",
-            session_id,
-            vendor,
-            fields,
-            idempotency_key=request.headers.get("Idempotency-Key"),
-        )
-        value = codec().encode("ParkingSessionEvent", record)
-        await request.app[PRODUCER_KEY].send(
-            settings.topic("sessions"), value, key=session_id.encode()
-        )
-    except ContractError as err:
-        REQUESTS.labels(endpoint, vendor, "rejected", str(err.code)).inc()
-        log.info(
-            'request rejected endpoint="%s" vendor="%s" error_code=%d', endpoint, vendor, err.code
-        )
-        return _error_response(err)
-    except BrokerUnavailable as exc:
-        REQUESTS.labels(endpoint, vendor, "unavailable", "").inc()
-        log.warning(
-            'broker unavailable endpoint="%s" vendor="%s" reason="%s"', endpoint, vendor, exc
-        )
-        return web.json_response(
-            {"status": "error", "message": "Service temporarily unavailable; retry later."},
-            status=503,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-    finally:
-        LATENCY.labels(endpoint).observe(time.perf_counter() - started)
-    REQUESTS.labels(endpoint, vendor, "accepted", "").inc()
-    log.info('permit accepted vendor="%s" reference_id="%s"', vendor, session_id)
+def unavailable_response(message: str, retry_after: int = RETRY_AFTER_SECONDS) -> web.Response:
+    """``503`` with ``Retry-After``: nothing was accepted, the vendor should retry."""
     return web.json_response(
-        {"status": "success", "reference_id": session_id, "InternalReferenceID": session_id}
+        {"status": "error", "message": message},
+        status=503,
+        headers={"Retry-After": str(retry_after)},
     )
 
 
-_VENDORS_KEY = web.AppKey("vendors", VendorDirectory)
+class Gateway:
+    """The gateway's state and handlers; one per aiohttp application."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        producer: AsyncProducer | None = None,
+        avro: AvroCodec | None = None,
+        delivery_timeout_ms: int = DELIVERY_TIMEOUT_MS,
+    ) -> None:
+        self.settings = settings
+        # Without a producer given, the gateway owns one, and replaces it when it dies.
+        self.owns_producer = producer is None
+        self._delivery_timeout_ms = delivery_timeout_ms
+        self.producer = producer if producer is not None else self._new_producer()
+        self.codec = avro or codec(settings.schema_registry_url)
+        self.vendors = VendorDirectory(settings.vendors)
+        self.references = ReferenceIssuer(settings.reference_secret)
+        self.client = normalize_client_code(settings.controller_client)
+        self.http: aiohttp.ClientSession | None = None
+        self._topics_stale = False
+        self._topics_lock = asyncio.Lock()
+        self._failed_producer: AsyncProducer | None = None
+
+    # ------------------------------------------------------------------ helpers
+
+    def _vendor_label(self, vendor: str | None) -> str:
+        return vendor if vendor in self.vendors.names else UNKNOWN_VENDOR
+
+    async def _observe(
+        self,
+        endpoint: str,
+        handler: Callable[[], Awaitable[tuple[web.Response, str]]],
+        vendor_box: list[str],
+        contract: Endpoint | None = None,
+    ) -> web.Response:
+        """Run ``handler`` and count its outcome; errors become their documented answers.
+
+        ``vendor_box[0]`` is the vendor once the handler has authenticated it.
+        """
+        started = time.perf_counter()
+        outcome, code = "error", ""
+        try:
+            response, outcome = await handler()
+            return response
+        except _Outcome as done:
+            outcome, code = done.outcome, done.error_code
+            return done.response
+        except ContractError as err:
+            outcome, code = "rejected", str(err.code)
+            log.info(
+                'request rejected endpoint="%s" vendor="%s" error_code=%d field="%s" reason="%s"',
+                endpoint,
+                vendor_box[0],
+                err.code,
+                err.field or "",
+                err.detail or "",
+            )
+            return error_response(err, contract=contract)
+        finally:
+            REQUESTS.labels(endpoint, self._vendor_label(vendor_box[0]), outcome, code).inc()
+            LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+
+    async def _read_body(self, request: web.Request, contract: Endpoint) -> object:
+        """The parsed JSON body; 413 past the size limit, 9003 when it is not JSON."""
+        limit = self.settings.gateway_max_body_bytes
+        too_large = _Outcome(
+            error_response(ContractError(9003), 413, contract), "too_large", "9003"
+        )
+        if request.content_length is not None and request.content_length > limit:
+            raise too_large
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise too_large from None
+        return parse_body(raw, request.headers.get("Content-Type"))
+
+    def _authenticate(self, contract: Endpoint, body: object, path_client: str | None) -> str:
+        """The vendor of a request the Controller would let through, else ``ContractError``.
+
+        The Controller's order: a JSON object (9003), the client code (9000, validate/plate
+        only), a token (9001), a known token (9002), the client this deployment serves (9034).
+        """
+        body_client, token = contract.credentials(body)
+        vendor = self.vendors.vendor_for(token)
+        if vendor is None:
+            raise ContractError(9002, field=contract.token_field, detail="unknown token")
+        client = path_client if contract.client_in_path else body_client
+        if client is None or normalize_client_code(client) != self.client:
+            raise ContractError(9034, detail="token used under another client code")
+        return vendor
+
+    def _new_producer(self) -> AsyncProducer:
+        return GatewayProducer(
+            self.settings.kafka_bootstrap_servers,
+            delivery_timeout_ms=self._delivery_timeout_ms,
+            batch_messages=self.settings.producer_batch_messages,
+        ).start()
+
+    async def _live_producer(self) -> AsyncProducer:
+        """The producer to send with: a fresh one once the gateway's own one has failed.
+
+        After a failed delivery the old client may be dead (fatal), backing off its
+        reconnects, or holding a producer id that a restarted broker no longer knows; a
+        new client starts clean. The old one is closed once its last reports are served.
+        """
+        failed = self.producer
+        if self.owns_producer and self._failed_producer is failed:
+            self.producer = self._new_producer()
+            self._failed_producer = None
+            log.warning("kafka producer replaced after a failed delivery")
+            grace = self._delivery_timeout_ms / 1000 + 1
+            asyncio.get_running_loop().run_in_executor(None, failed.close, grace)
+        return self.producer
+
+    async def _publish(self, accepted: Accepted) -> None:
+        """Send the event and wait for the broker's acknowledgement; ``BrokerUnavailable``.
+
+        A send that failed because the producer died (a broker that restarted) is tried
+        once more with a new producer: the event was not written, and if it had been,
+        its stable event id lets the worker drop the copy.
+        """
+        value = self.codec.encode(accepted.record_name, accepted.record)
+        topic, key = self.settings.topic(accepted.topic), accepted.key.encode()
+        for attempt in (1, 2):
+            if self._topics_stale:
+                await self._recreate_topics()
+            producer = await self._live_producer()
+            try:
+                await producer.send(topic, value, key=key)
+                return
+            except BrokerUnavailable:
+                # A broker that comes back may have lost its topics (Tansu keeps them in memory).
+                self._topics_stale = True
+                if producer is self.producer:
+                    self._failed_producer = producer
+                if attempt == 1 and self.owns_producer and getattr(producer, "fatal", None):
+                    continue
+                raise
+
+    async def close(self) -> None:
+        """Stop the gateway's own producer (after its outstanding deliveries)."""
+        if self.owns_producer:
+            await asyncio.to_thread(self.producer.close)
+
+    async def _recreate_topics(self) -> None:
+        async with self._topics_lock:
+            if not self._topics_stale:
+                return
+            try:
+                created = await asyncio.to_thread(
+                    ensure_topics, self.settings, TOPIC_CHECK_TIMEOUT_SECONDS
+                )
+            except Exception as exc:  # KafkaException and friends: the broker is not back
+                raise BrokerUnavailable(f"topics cannot be checked: {exc}") from exc
+            self._topics_stale = False
+            if created:
+                log.warning('missing topics re-created names="%s"', ",".join(created))
+
+    # ----------------------------------------------------------------- handlers
+
+    def push_handler(self, endpoint: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        contract = ENDPOINTS[endpoint]
+
+        async def handle(request: web.Request) -> web.Response:
+            vendor_box = [UNKNOWN_VENDOR]
+
+            async def run() -> tuple[web.Response, str]:
+                body = await self._read_body(request, contract)
+                vendor_box[0] = self._authenticate(contract, body, request.match_info["client"])
+                key = check_idempotency_key(request.headers.get(IDEMPOTENCY_KEY_HEADER))
+                accepted = accept(
+                    endpoint, body, vendor_box[0], self.references, idempotency_key=key
+                )
+                try:
+                    await self._publish(accepted)
+                except (BrokerUnavailable, RegistryUnavailable) as exc:
+                    log.warning(
+                        'event not accepted, answering 503 endpoint="%s" vendor="%s" reason="%s"',
+                        endpoint,
+                        vendor_box[0],
+                        exc,
+                    )
+                    raise _Outcome(
+                        unavailable_response("Service temporarily unavailable; retry later."),
+                        "unavailable",
+                    ) from None
+                log.info(
+                    'request accepted endpoint="%s" vendor="%s" reference_id="%s" event_id="%s"',
+                    endpoint,
+                    vendor_box[0],
+                    accepted.reference_id,
+                    accepted.record["event_id"],
+                )
+                return web.json_response(accepted.answer), "accepted"
+
+            return await self._observe(endpoint, run, vendor_box)
+
+        return handle
+
+    def pass_through_handler(
+        self, endpoint: str
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        contract = ENDPOINTS[endpoint]
+
+        async def handle(request: web.Request) -> web.Response:
+            vendor_box = [UNKNOWN_VENDOR]
+
+            async def run() -> tuple[web.Response, str]:
+                body = await self._read_body(request, contract)
+                vendor_box[0] = self._authenticate(contract, body, request.match_info.get("client"))
+                fields = contract.validate(body)
+                return await self._call_controller(contract, fields, vendor_box[0])
+
+            return await self._observe(endpoint, run, vendor_box, contract)
+
+        return handle
+
+    async def _call_controller(
+        self, contract: Endpoint, fields: dict[str, Any], vendor: str
+    ) -> tuple[web.Response, str]:
+        """Forward a read request with parkstream's own token; relay the Controller's answer."""
+        settings = self.settings
+        if not settings.controller_api_token:
+            log.error(
+                'cannot pass through endpoint="%s": PARKSTREAM_CONTROLLER_API_TOKEN is not set',
+                contract.name,
+            )
+            raise _Outcome(unavailable_response("The Controller is not reachable."), "unavailable")
+        wire = contract.to_wire(fields)
+        wire[contract.token_field] = settings.controller_api_token
+        if not contract.client_in_path:
+            wire["client"] = settings.controller_client
+        url = settings.controller_url + contract.path(settings.controller_client)
+        assert self.http is not None
+        timeout = aiohttp.ClientTimeout(total=settings.controller_timeout)
+        try:
+            async with self.http.post(url, json=wire, timeout=timeout) as answer:
+                status = answer.status
+                payload = await answer.read()
+                retry_after = answer.headers.get("Retry-After")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning(
+                'controller unreachable endpoint="%s" vendor="%s" error="%s"',
+                contract.name,
+                vendor,
+                type(exc).__name__,
+            )
+            raise _Outcome(
+                unavailable_response("The Controller is not reachable."), "unavailable"
+            ) from None
+        if status >= 500 or status == 429:
+            log.warning(
+                'controller unavailable endpoint="%s" vendor="%s" status=%d',
+                contract.name,
+                vendor,
+                status,
+            )
+            seconds = int(retry_after) if (retry_after or "").isdigit() else RETRY_AFTER_SECONDS
+            raise _Outcome(
+                unavailable_response("The Controller is not available.", seconds), "unavailable"
+            )
+        if status in (401, 403) and b"ErrorCode" in payload:
+            log.warning(
+                'controller refused parkstream\'s token endpoint="%s" status=%d',
+                contract.name,
+                status,
+            )
+        return (
+            web.Response(body=payload, status=status, content_type="application/json"),
+            "passed_through",
+        )
+
+    async def permit_status(self, request: web.Request) -> web.Response:
+        """``GET /api/{client}/v1/permits/{reference_id}``: what became of a permit."""
+        vendor_box = [UNKNOWN_VENDOR]
+
+        async def run() -> tuple[web.Response, str]:
+            token = _bearer_token(request)
+            if token is None:
+                raise ContractError(9001, detail="no bearer token or apiToken parameter")
+            vendor = self.vendors.vendor_for(token)
+            if vendor is None:
+                raise ContractError(9002, detail="unknown token")
+            vendor_box[0] = vendor
+            if normalize_client_code(request.match_info["client"]) != self.client:
+                raise ContractError(9034, detail="token used under another client code")
+            reference_id = request.match_info["reference_id"]
+            if not self.references.verify(reference_id, vendor):
+                raise ContractError(9009, detail="not a reference id issued to this vendor")
+            state = await self._worker_state(reference_id, vendor)
+            return web.json_response(state), "answered"
+
+        return await self._observe(STATUS_ENDPOINT, run, vendor_box)
+
+    async def _worker_state(self, reference_id: str, vendor: str) -> dict[str, Any]:
+        url = f"{self.settings.worker_url}/sessions/{reference_id}"
+        assert self.http is not None
+        try:
+            async with self.http.get(url, timeout=WORKER_TIMEOUT) as answer:
+                status = answer.status
+                payload = await answer.json(content_type=None) if status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning(
+                'worker unreachable reference_id="%s" vendor="%s" error="%s"',
+                reference_id,
+                vendor,
+                type(exc).__name__,
+            )
+            raise _Outcome(
+                unavailable_response("Delivery status is not available."), "unavailable"
+            ) from None
+        if status == 404:
+            # The HMAC proves the gateway issued it; the worker has not recorded it yet.
+            return {"reference_id": reference_id, "state": "accepted"}
+        if status != 200 or not isinstance(payload, dict):
+            log.warning('worker answered status=%d reference_id="%s"', status, reference_id)
+            raise _Outcome(unavailable_response("Delivery status is not available."), "unavailable")
+        return delivery_status(reference_id, payload)
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi_document(self.settings.controller_client))
+
+    async def unknown_path(self, request: web.Request) -> web.Response:
+        """Documented endpoints without their client code get 9000; anything else 404."""
+        try:
+            resolve_path(request.path)
+        except ContractError as err:
+            return error_response(err)
+        except LookupError:
+            pass
+        return web.json_response({"status": "error", "message": "Not found."}, status=404)
 
 
-def _vendors(request: web.Request) -> VendorDirectory:
-    return request.app[_VENDORS_KEY]
+def _bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    token = request.query.get("apiToken", "").strip()
+    return token or None
 
 
-def create_app(settings: Settings, producer: AsyncProducer) -> web.Application:
-    """The gateway's aiohttp application; the caller owns the producer's lifecycle."""
-    app = web.Application(client_max_size=64 * 1024)
-    app[SETTINGS_KEY] = settings
-    app[PRODUCER_KEY] = producer
-    app[_VENDORS_KEY] = VendorDirectory(settings.vendor_tokens)
-    app.router.add_post("/api/{client}/v1/permits/push", push_permit)
+def delivery_status(reference_id: str, worker: dict[str, Any]) -> dict[str, Any]:
+    """The vendor's view of the worker's session record (only the documented keys).
+
+    Unknown worker states read as ``accepted``: accepted is all the gateway can promise.
+    """
+    state = worker.get("state")
+    if state not in STATUS_STATES:
+        state = "accepted"
+    out: dict[str, Any] = {"reference_id": reference_id, "state": state}
+    if state != "accepted" and worker.get("at"):
+        out["at"] = str(worker["at"])
+    if state == "delivered" and worker.get("controller_reference_id"):
+        out["controller_reference_id"] = str(worker["controller_reference_id"])
+    if state == "dead_lettered":
+        code = worker.get("error_code")
+        out["error_code"] = int(code) if isinstance(code, int) else None
+        out["error_message"] = worker.get("error_message")
+    return out
+
+
+GATEWAY_KEY = web.AppKey("gateway", Gateway)
+
+
+def create_app(
+    settings: Settings,
+    producer: AsyncProducer | None = None,
+    *,
+    delivery_timeout_ms: int = DELIVERY_TIMEOUT_MS,
+) -> web.Application:
+    """The gateway's aiohttp application.
+
+    With ``producer`` given the caller owns its lifecycle; without, the gateway makes
+    its own (replacing it if it dies) and closes it when the application stops.
+    """
+    gateway = Gateway(settings, producer, delivery_timeout_ms=delivery_timeout_ms)
+    app = web.Application(client_max_size=settings.gateway_max_body_bytes)
+    app[GATEWAY_KEY] = gateway
+
+    async def http_session(app: web.Application) -> Any:
+        gateway.http = aiohttp.ClientSession()
+        yield
+        await gateway.http.close()
+        await gateway.close()
+
+    app.cleanup_ctx.append(http_session)
+    for endpoint in PUSH_ENDPOINTS:
+        app.router.add_post(f"/api/{{client}}/v1/{endpoint}", gateway.push_handler(endpoint))
+    for endpoint in PASS_THROUGH_ENDPOINTS:
+        contract = ENDPOINTS[endpoint]
+        path = f"/api/{{client}}/v1/{endpoint}" if contract.client_in_path else contract.path("")
+        app.router.add_post(path, gateway.pass_through_handler(endpoint))
+    app.router.add_get("/api/{client}/v1/permits/{reference_id}", gateway.permit_status)
+    app.router.add_get("/openapi.json", gateway.openapi)
 
     async def ready() -> str | None:
         try:
-            await asyncio.to_thread(producer.list_topics, 2.0)
+            await asyncio.to_thread(gateway.producer.list_topics, 2.0)
         except BrokerUnavailable as exc:
             return f"broker unreachable: {exc}"
         return None
 
     add_ops_routes(app, ready)
+    app.router.add_post("/api/{tail:.*}", gateway.unknown_path)
     return app
 
 
 async def serve(settings: Settings) -> None:
     """Run the gateway until cancelled (``parkstream gateway``)."""
-    await asyncio.to_thread(ensure_topics, settings)
-    with AsyncProducer(settings.kafka_bootstrap_servers) as producer:
-        app = create_app(settings, producer)
-        log.info(
-            'gateway listening url="http://%s:%d" client="%s" vendors=%d',
-            settings.gateway_host,
-            settings.gateway_port,
-            settings.controller_client,
-            len(settings.vendor_tokens),
+    if settings.uses_dev_reference_secret:
+        log.warning(
+            "PARKSTREAM_REFERENCE_SECRET is not set: reference ids are signed with the public "
+            "development secret and prove nothing; set a secret of your own in production"
         )
-        await run_app(app, settings.gateway_host, settings.gateway_port)
+    await asyncio.to_thread(ensure_topics, settings)
+    app = create_app(settings)
+    log.info(
+        'gateway listening url="http://%s:%d" client="%s" vendors=%d framing="%s"',
+        settings.gateway_host,
+        settings.gateway_port,
+        settings.controller_client,
+        len(app[GATEWAY_KEY].vendors.names),
+        app[GATEWAY_KEY].codec.framing,
+    )
+    await run_app(app, settings.gateway_host, settings.gateway_port)

@@ -35,6 +35,14 @@ app = faust.App(
     # Faust declares only its internal topics (table changelogs) with topic_partitions,
     # so they match the source topics that parkstream.kafka.ensure_topics created.
     consumer_auto_offset_reset="earliest",
+    # No standby replicas: a worker moved from active to standby crashes recovery with an
+    # off-by-one ConsistencyError (faust-streaming #158, seen here with two workers), and
+    # with the memory store a new owner replays the changelog anyway.
+    table_standby_replicas=0,
+    # The check compares a RocksDB file's offsets with the topic, to catch a wiped topic.
+    # The memory store has no file; what it compared here was Faust's own read position
+    # against an end offset one behind it (same bug family), crashing recovery.
+    recovery_consistency_check=False,
     producer_acks=-1,
     broker_session_timeout=10,
     broker_heartbeat_interval=1,
@@ -167,3 +175,56 @@ async def metrics(web: Any, request: Any) -> Any:
     return aiohttp_web.Response(
         body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
+
+
+# --------------------------------------------------------------------------- vehicles, users
+# VehicleEvent and UserEvent (producers/events.py) -> one Controller command each, same key.
+
+from schemas.avro import configure as configure_codec  # noqa: E402
+from streams.plan import command_for_user_event, command_for_vehicle_event  # noqa: E402
+
+vehicles_topic = app.topic(
+    settings.topic("vehicles"),
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+users_topic = app.topic(
+    settings.topic("users"),
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+
+
+async def _plan_pushes(stream: faust.StreamT, topic: str, record_name: str, planner: Any) -> None:
+    async for event in stream.events():
+        EVENTS_CONSUMED.labels(topic).inc()
+        try:
+            _, record = codec().decode(event.message.value, expected=record_name)
+        except DecodeError as exc:
+            await send_dead_letter(
+                event.message, dead_letter(event.message, "undecodable", error_message=str(exc))
+            )
+            continue
+        command = planner(record)
+        await commands_topic.send(key=event.key, value=codec().encode("ControllerCommand", command))
+        EVENTS_PRODUCED.labels("commands").inc()
+
+
+@app.agent(vehicles_topic)
+async def plan_vehicles(stream: faust.StreamT) -> None:
+    """Turn each vehicle push into its ``vehicles/push`` command."""
+    await _plan_pushes(stream, "vehicles", "VehicleEvent", command_for_vehicle_event)
+
+
+@app.agent(users_topic)
+async def plan_users(stream: faust.StreamT) -> None:
+    """Turn each profile push into its ``profiles/push`` command."""
+    await _plan_pushes(stream, "users", "UserEvent", command_for_user_event)
+
+
+# Records are written (and Confluent-framed ones read) through the configured registry.
+configure_codec(settings.schema_registry_url)

@@ -62,4 +62,44 @@ def command_for_session_event(event: dict[str, Any], now: datetime | None = None
         "amount": event.get("amount"),
         "currency": event.get("currency"),
         "created_at": now or datetime.now(UTC),
+        "accepted_at": event.get("received_at"),
     }
+
+
+# VehicleEvent / UserEvent fields that are bookkeeping, not part of the Controller call.
+_EVENT_ONLY_FIELDS = frozenset(
+    {"event_id", "vendor", "received_at", "idempotency_key", "reference_id", "source"}
+)
+
+
+def _command_for_push(event: dict[str, Any], endpoint: str, now: datetime | None) -> dict[str, Any]:
+    contract = ENDPOINTS[endpoint]
+    names = {spec.name for spec in contract.fields}
+    fields = {
+        name: value
+        for name, value in event.items()
+        if name in names and name not in _EVENT_ONLY_FIELDS and value is not None
+    }
+    return {
+        "command_id": command_id(event["event_id"], endpoint),
+        "event_id": event["event_id"],
+        "session_id": None,
+        "endpoint": endpoint,
+        "body": contract.to_wire(fields),
+        "vendor": event["vendor"],
+        "zone": None,
+        "amount": None,
+        "currency": None,
+        "created_at": now or datetime.now(UTC),
+        "accepted_at": event.get("received_at"),
+    }
+
+
+def command_for_vehicle_event(event: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """The ``vehicles/push`` ``ControllerCommand`` for a ``VehicleEvent``."""
+    return _command_for_push(event, "vehicles/push", now)
+
+
+def command_for_user_event(event: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """The ``profiles/push`` ``ControllerCommand`` for a ``UserEvent``."""
+    return _command_for_push(event, "profiles/push", now)

@@ -36,7 +36,9 @@ async def test_documented_push_is_answered_with_a_reference_after_it_is_in_kafka
         "reference_id": body["reference_id"],
         "InternalReferenceID": body["reference_id"],
     }
-    [message] = topic_messages(stack_settings.kafka_bootstrap_servers, stack_settings.topic("sessions"))
+    [message] = topic_messages(
+        stack_settings.kafka_bootstrap_servers, stack_settings.topic("sessions")
+    )
     assert message.key() == body["reference_id"].encode()
     _, event = codec().decode(message.value(), expected="ParkingSessionEvent")
     assert event["session_id"] == body["reference_id"]
@@ -53,16 +55,24 @@ async def test_documented_push_is_answered_with_a_reference_after_it_is_in_kafka
 
 async def test_the_vendor_token_never_enters_kafka(gateway, stack_settings):
     await gateway.post(PUSH, json={"apiToken": VENDOR_TOKEN, **PERMIT_PUSH_EXAMPLE})
-    [message] = topic_messages(stack_settings.kafka_bootstrap_servers, stack_settings.topic("sessions"))
+    [message] = topic_messages(
+        stack_settings.kafka_bootstrap_servers, stack_settings.topic("sessions")
+    )
     assert VENDOR_TOKEN.encode() not in message.value()
     assert VENDOR_TOKEN.encode() not in (message.key() or b"")
 
 
 async def test_an_offset_bearing_time_is_converted_to_utc(gateway, stack_settings):
-    body = {**PERMIT_PUSH_EXAMPLE, "startTime": "2018-07-02T05:00:00-04:00", "apiToken": VENDOR_TOKEN}
+    body = {
+        **PERMIT_PUSH_EXAMPLE,
+        "startTime": "2018-07-02T05:00:00-04:00",
+        "apiToken": VENDOR_TOKEN,
+    }
     answer = await gateway.post(PUSH, json=body)
     assert answer.status == 200
-    [message] = topic_messages(stack_settings.kafka_bootstrap_servers, stack_settings.topic("sessions"))
+    [message] = topic_messages(
+        stack_settings.kafka_bootstrap_servers, stack_settings.topic("sessions")
+    )
     _, event = codec().decode(message.value())
     assert event["start_time"] == datetime(2018, 7, 2, 9, 0, tzinfo=UTC)
 
@@ -100,13 +110,22 @@ async def test_a_refused_push_gets_the_documented_error_and_produces_nothing(
     answer = await gateway.post(PUSH, json=body)
     assert answer.status >= 400
     assert await answer.json() == {"ErrorCode": code, "ErrorMessage": message}
-    assert topic_messages(stack_settings.kafka_bootstrap_servers, stack_settings.topic("sessions")) == []
+    assert (
+        topic_messages(stack_settings.kafka_bootstrap_servers, stack_settings.topic("sessions"))
+        == []
+    )
 
 
 async def test_a_body_that_is_not_json_gets_9003(gateway, stack_settings):
     answer = await gateway.post(PUSH, data=b"apiToken=abc", headers={"Content-Type": "text/plain"})
-    assert await answer.json() == {"ErrorCode": 9003, "ErrorMessage": "Could not parse the request."}
-    assert topic_messages(stack_settings.kafka_bootstrap_servers, stack_settings.topic("sessions")) == []
+    assert await answer.json() == {
+        "ErrorCode": 9003,
+        "ErrorMessage": "Could not parse the request.",
+    }
+    assert (
+        topic_messages(stack_settings.kafka_bootstrap_servers, stack_settings.topic("sessions"))
+        == []
+    )
 
 
 async def test_a_valid_token_under_another_client_code_gets_9034(gateway, stack_settings):
@@ -114,7 +133,10 @@ async def test_a_valid_token_under_another_client_code_gets_9034(gateway, stack_
         "/api/OC-OTHER/v1/permits/push", json={"apiToken": VENDOR_TOKEN, **PERMIT_PUSH_EXAMPLE}
     )
     assert (await answer.json())["ErrorCode"] == 9034
-    assert topic_messages(stack_settings.kafka_bootstrap_servers, stack_settings.topic("sessions")) == []
+    assert (
+        topic_messages(stack_settings.kafka_bootstrap_servers, stack_settings.topic("sessions"))
+        == []
+    )
 
 
 async def test_readyz_is_ready_while_the_broker_answers(gateway):

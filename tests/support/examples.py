@@ -10,3 +10,60 @@ PERMIT_PUSH_EXAMPLE = {
     "startTime": "2018-07-02T09:00:00",
     "endTime": "2018-07-02T09:30:00",
 }
+
+# api-reference.txt, "Push API: Vehicle Create", JavaScript Request (apiToken replaced per test).
+VEHICLE_PUSH_EXAMPLE = {
+    "plate": "PL8RDR",
+    "plateType": "Motorcycle",
+    "prov": "MA",
+    "make": "kia",
+    "type": "commercial",
+    "colour": "red",
+    "year": "2021",
+    "vin": "8GKS1AKC7FR518845",
+}
+
+# api-reference.txt, "Push API: User Create/Update", Raw Request (apiToken replaced per test).
+PROFILE_PUSH_EXAMPLE = {
+    "unique_id": "tester23",
+    "login_source": "OPSCOM",
+    "first_name": "firstname",
+    "last_name": "lastname",
+    "user_name": "username",
+    "email": "test@test.com",
+    "street": (
+        "123 Main Street, 123 Main Street,123 Main Street,123 Main Street,123 Main Street,"
+        "123 Main Street"
+    ),
+    "city": "Everywhere",
+    "province": "bc",
+    "state": "NY",
+    "postal_code": "HOHOHO",
+    "zip": "12345-1212",
+    "street2": "123 General Street",
+    "city2": "Somewhere",
+    "province2": "AB",
+    "state2": "MA",
+    "postal_code2": "A9A9A9",
+    "zip2": "54321-1212",
+    "phone_cell": "613-555-1212",
+    "user_type_id": "6",
+    "employ_no": "employee number: default",
+    "employee_phone": "emp ph. klondike 555",
+    "student_no": "SN 543209854",
+    "student_phone": "999",
+    "driver_licence_num": "QC 99999999",
+    "driver_license_num": "NYNY",
+    "date_of_birth": "1901-01-31",
+    "locker_user_type_id": "3",
+    "driver_licence_prov": "BC",
+    "driver_license_state": "CA",
+}
+
+# api-reference.txt, "Push API: Permit Update" / "Permit Delete" (referenceID set per test).
+PERMIT_UPDATE_EXAMPLE = {
+    "plate": "PL8RDR",
+    "Amount": "14.50",
+    "currency": "CAD",
+    "endTime": "2018-07-02T09:30:00",
+}
