@@ -13,14 +13,13 @@ the held commands, in order, behind it.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from parkstream.kafka import PARTITIONER
+from parkstream.kafka import PARTITIONER, read_topic
 from parkstream.settings import Settings
 from schemas.avro import DecodeError, codec
 
@@ -39,39 +38,14 @@ class DeadLetterEntry:
 
 def read_dead_letters(settings: Settings, timeout: float = 10.0) -> list[DeadLetterEntry]:
     """Every dead letter now in the topic, oldest first per partition (no consumer group)."""
-    topic = settings.topic("dlq")
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": f"parkstream-dlq-reader-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
-            for p in partitions
-        }
-        wanted = sum(high - low for low, high in ends.values())
-        consumer.assign([TopicPartition(topic, p, low) for p, (low, _) in ends.items()])
-        entries: list[DeadLetterEntry] = []
-        read = 0
-        while read < wanted:
-            msg = consumer.poll(timeout)
-            if msg is None:
-                raise TimeoutError(f"read {read} of {wanted} dead letters")
-            if msg.error() is not None:
-                continue
-            read += 1
-            try:
-                _, record = codec().decode(msg.value(), expected="DeadLetter")
-            except DecodeError:
-                continue  # not ours; nothing to replay
-            entries.append(DeadLetterEntry(msg.partition(), msg.offset(), msg.key(), record))
-        return sorted(entries, key=lambda e: (e.partition, e.offset))
-    finally:
-        consumer.close()
+    entries = []
+    for msg in read_topic(settings.kafka_bootstrap_servers, settings.topic("dlq"), timeout):
+        try:
+            _, record = codec().decode(msg.value(), expected="DeadLetter")
+        except DecodeError:
+            continue  # not ours; nothing to replay
+        entries.append(DeadLetterEntry(msg.partition(), msg.offset(), msg.key(), record))
+    return sorted(entries, key=lambda e: (e.partition, e.offset))
 
 
 def select(

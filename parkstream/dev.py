@@ -141,6 +141,8 @@ def run_dev(settings: Settings, demo_rate: float = 2.0) -> int:
         "PARKSTREAM_VENDOR_TOKENS": os.environ.get("PARKSTREAM_VENDOR_TOKENS")
         or f"{DEMO_VENDOR}={DEMO_VENDOR_TOKEN}",
         "PARKSTREAM_DATA_DIR": str(settings.data_dir),
+        # Tansu answers ListOffsets wrongly for multi-record batches (README.md).
+        "PARKSTREAM_PRODUCER_BATCH_MESSAGES": "1",
     }
     gateway_url = f"http://127.0.0.1:{settings.gateway_port}"
     try:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import uuid
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from parkstream.settings import TOPICS, Settings
@@ -167,3 +168,40 @@ def _settle(future: asyncio.Future[Any], value: Any, is_error: bool) -> None:
         future.set_exception(value)
     else:
         future.set_result(value)
+
+
+def read_topic(bootstrap_servers: str, topic: str, timeout: float = 10.0) -> list[Message]:
+    """Every record now in ``topic``, oldest first per partition; no consumer group is joined.
+
+    Reads each partition until the broker says it is at the end (partition EOF, from
+    the high watermark in fetch answers). It does not trust ListOffsets: the local
+    Tansu broker answers it wrongly for batches of several records.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"parkstream-reader-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        at_end: set[int] = set()
+        records: list[Message] = []
+        while len(at_end) < len(partitions):
+            msg = consumer.poll(timeout)
+            if msg is None:
+                raise TimeoutError(f"{topic}: no answer from the broker in {timeout:.0f} s")
+            error = msg.error()
+            if error is None:
+                records.append(msg)
+                at_end.discard(msg.partition())
+            elif error.code() == KafkaError._PARTITION_EOF:
+                at_end.add(msg.partition())
+            else:
+                raise KafkaException(error)
+        return records
+    finally:
+        consumer.close()

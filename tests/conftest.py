@@ -43,6 +43,8 @@ def stack_env(broker: LocalBroker, tmp_path: Path) -> dict[str, str]:
         "PARKSTREAM_SANDBOX_PORT": str(free_port()),
         "PARKSTREAM_WORKER_WEB_PORT": str(free_port()),
         "PARKSTREAM_LOG_LEVEL": "info",
+        # Tansu: one record per batch (see PARKSTREAM_PRODUCER_BATCH_MESSAGES in README.md).
+        "PARKSTREAM_PRODUCER_BATCH_MESSAGES": "1",
     }
     ensure_topics(Settings.from_env(env))
     return env
