@@ -106,6 +106,32 @@ def _registry_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _existing_file(raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_file():
+        raise ValueError("must name a readable file")
+    return path
+
+
+def _timezone(raw: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone such as UTC or America/Toronto") from None
+    return raw
+
+
+def _currency(raw: str) -> str:
+    from schemas.controller import CURRENCIES
+
+    value = raw.strip().upper()
+    if value not in CURRENCIES:
+        raise ValueError(f"must be one of {', '.join(CURRENCIES)} (the documented currencies)")
+    return value
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().lower()
@@ -143,6 +169,13 @@ class Settings:
     controller_api_token: str = _secret("CONTROLLER_API_TOKEN", default="")
     controller_timeout: float = _env("CONTROLLER_TIMEOUT_SECONDS", _positive_float, default=10.0)
     controller_concurrency: int = _env("CONTROLLER_CONCURRENCY", _positive_int, default=32)
+    controller_timezone: str = _env("CONTROLLER_TIMEZONE", _timezone, default="UTC")
+    dedupe_window: float = _env("DEDUPE_WINDOW", _positive_float, default=600.0)
+    zone_aliases: Path | None = _env("ZONE_ALIASES", _existing_file, default=None)
+    default_currency: str = _env("DEFAULT_CURRENCY", _currency, default="CAD")
+    default_province: str = _env("DEFAULT_PROVINCE", default="")
+    default_plate_type: str = _env("DEFAULT_PLATE_TYPE", default="")
+    user_types_refresh: float = _env("USER_TYPES_REFRESH_SECONDS", _positive_float, default=300.0)
     vendor_tokens: dict[str, str] = _secret("VENDOR_TOKENS", _vendor_tokens, default_factory=dict)
     vendor_tokens_file: Path | None = _env("VENDOR_TOKENS_FILE", _vendor_tokens_file, default=None)
     reference_secret: str = _secret(

@@ -1,17 +1,20 @@
-r"""The parkstream Faust worker: topics, tables and the planning agent.
+r"""The parkstream Faust worker: topics, tables and the planning agents.
 
-    sessions.v1 --plan--> commands.v1 --dispatch (consumers/)--> Controller
-                                                         \--> results.v1 / dlq.v1
+    sessions.v1 --.
+    vehicles.v1 --+-- decode -> enrich -> dedupe -> plan --> commands.v1 --dispatch--> Controller
+    users.v1 -----'                                          (consumers/)  \--> results.v1 / dlq.v1
 
-Records are Avro single-object encoded (``schemas.avro``); topics carry raw bytes
-and the agents decode them, so an undecodable record becomes a dead letter
-instead of crashing the agent. Settings come from ``PARKSTREAM_*`` variables.
+Topics carry raw bytes and the agents decode them (``schemas.avro``), so an
+undecodable record becomes a dead letter instead of crashing an agent. Enrichment
+and dedupe are plain functions (``streams/enrich.py``, ``streams/dedupe.py``); the
+agents here only do I/O. Settings come from ``PARKSTREAM_*`` variables.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
@@ -20,7 +23,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from parkstream.settings import Settings
 from schemas.avro import DecodeError, codec
-from streams.plan import command_for_session_event
+from schemas.avro import configure as configure_codec
+from streams.dedupe import check
+from streams.enrich import (
+    Defaults,
+    UserTypeDirectory,
+    ZoneDirectory,
+    enrich_session,
+    enrich_user,
+    enrich_vehicle,
+)
+from streams.plan import (
+    command_for_session_event,
+    command_for_user_event,
+    command_for_vehicle_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +68,10 @@ app = faust.App(
     broker_session_timeout=10,
     broker_heartbeat_interval=1,
     web_port=settings.worker_web_port,
-    web_host="0.0.0.0",
+    web_bind="0.0.0.0",
+    # The address other workers use to forward a table-routed request (/sessions/...):
+    # loopback on one machine; Kubernetes sets NODE_CANONICAL_URL to the pod's address.
+    web_host="127.0.0.1",
     web_in_thread=False,
     datadir=str(settings.data_dir / "worker"),
 )
@@ -85,11 +105,36 @@ dlq_topic = app.topic(
     value_serializer="raw",
 )
 
+vehicles_topic = app.topic(
+    settings.topic("vehicles"),
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+users_topic = app.topic(
+    settings.topic("users"),
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+
 EVENTS_CONSUMED = Counter(
     "parkstream_events_consumed_total", "Records read by the worker.", ["topic"]
 )
 EVENTS_PRODUCED = Counter(
     "parkstream_events_produced_total", "Records written by the worker.", ["topic"]
+)
+DEDUPE_DROPPED = Counter(
+    "parkstream_dedupe_dropped_total",
+    "Events dropped as duplicates of one seen within PARKSTREAM_DEDUPE_WINDOW.",
+    ["topic"],
+)
+FLAGGED = Counter(
+    "parkstream_events_flagged_total",
+    "Events pushed with a warning: unknown_zone (a disconnected record), unknown_user_type.",
+    ["topic", "flag"],
 )
 DEAD_LETTERS = Counter(
     "parkstream_dead_letters_total",
@@ -145,21 +190,102 @@ async def send_dead_letter(message: Any, record: dict[str, Any]) -> None:
     )
 
 
-@app.agent(sessions_topic)
-async def plan(stream: faust.StreamT) -> None:
-    """Turn each parking-session event into the one Controller command it needs."""
+for _topic in ("sessions", "vehicles", "users"):
+    DEDUPE_DROPPED.labels(_topic)
+FLAGGED.labels("sessions", "unknown_zone")
+FLAGGED.labels("users", "unknown_user_type")
+
+# Operator data for enrichment, read once at start.
+zones = ZoneDirectory.from_file(settings.zone_aliases) if settings.zone_aliases else ZoneDirectory()
+defaults = Defaults(
+    currency=settings.default_currency,
+    province=settings.default_province or None,
+    plate_type=settings.default_plate_type or None,
+)
+# Filled and refreshed from the Controller's profiles/types/list (consumers/user_types.py).
+user_types = UserTypeDirectory()
+dedupe_window = timedelta(seconds=settings.dedupe_window)
+
+# Topic key -> {"last": fingerprint, "at": ISO time, "created": bool}. Written while
+# the event is current, so each entry lands in its event's partition (co-partitioned).
+seen = app.Table("dedupe", default=None, partitions=settings.topic_partitions, key_type=str)
+
+Enricher = Callable[[dict[str, Any]], tuple[dict[str, Any], list[str]]]
+Planner = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def is_repeat(topic: str, key: bytes | None, event: dict[str, Any]) -> bool:
+    """True when ``event`` is a duplicate (``streams.dedupe``); remembers it otherwise."""
+    table_key = f"{topic}|{(key or b'').decode(errors='replace')}"
+    duplicate, state = check(seen.get(table_key), event, datetime.now(UTC), dedupe_window)
+    if not duplicate:
+        seen[table_key] = state
+    return duplicate
+
+
+async def plan_events(
+    stream: faust.StreamT, topic: str, record_name: str, enrich: Enricher, planner: Planner
+) -> None:
+    """decode -> enrich -> dedupe -> plan, for every event of ``topic``."""
     async for event in stream.events():
-        EVENTS_CONSUMED.labels("sessions").inc()
+        EVENTS_CONSUMED.labels(topic).inc()
+        message = event.message
         try:
-            _, record = codec().decode(event.message.value, expected="ParkingSessionEvent")
+            _, record = codec().decode(message.value, expected=record_name)
         except DecodeError as exc:
             await send_dead_letter(
-                event.message, dead_letter(event.message, "undecodable", error_message=str(exc))
+                message, dead_letter(message, "undecodable", error_message=str(exc))
             )
             continue
-        command = command_for_session_event(record)
+        enriched, flags = enrich(record)
+        for flag in flags:
+            FLAGGED.labels(topic, flag).inc()
+            log.warning(
+                'event flagged flag="%s" topic="%s" vendor="%s"', flag, topic, record["vendor"]
+            )
+        if is_repeat(topic, event.key, enriched):
+            DEDUPE_DROPPED.labels(topic).inc()
+            log.info('duplicate dropped topic="%s" event_id="%s"', topic, record["event_id"])
+            continue
+        command = planner(enriched)
         await commands_topic.send(key=event.key, value=codec().encode("ControllerCommand", command))
         EVENTS_PRODUCED.labels("commands").inc()
+
+
+@app.agent(sessions_topic)
+async def plan(stream: faust.StreamT) -> None:
+    """Parking-session events -> permits/push, update or delete commands."""
+    await plan_events(
+        stream,
+        "sessions",
+        "ParkingSessionEvent",
+        lambda event: enrich_session(event, zones, defaults),
+        command_for_session_event,
+    )
+
+
+@app.agent(vehicles_topic)
+async def plan_vehicles(stream: faust.StreamT) -> None:
+    """Vehicle events -> vehicles/push commands."""
+    await plan_events(
+        stream,
+        "vehicles",
+        "VehicleEvent",
+        lambda event: (enrich_vehicle(event, defaults), []),
+        command_for_vehicle_event,
+    )
+
+
+@app.agent(users_topic)
+async def plan_users(stream: faust.StreamT) -> None:
+    """User events -> profiles/push commands."""
+    await plan_events(
+        stream,
+        "users",
+        "UserEvent",
+        lambda event: enrich_user(event, user_types),
+        command_for_user_event,
+    )
 
 
 @app.page("/healthz")
@@ -179,55 +305,6 @@ async def metrics(web: Any, request: Any) -> Any:
     return aiohttp_web.Response(
         body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
-
-
-# --------------------------------------------------------------------------- vehicles, users
-# VehicleEvent and UserEvent (producers/events.py) -> one Controller command each, same key.
-
-from schemas.avro import configure as configure_codec  # noqa: E402
-from streams.plan import command_for_user_event, command_for_vehicle_event  # noqa: E402
-
-vehicles_topic = app.topic(
-    settings.topic("vehicles"),
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-)
-users_topic = app.topic(
-    settings.topic("users"),
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-)
-
-
-async def _plan_pushes(stream: faust.StreamT, topic: str, record_name: str, planner: Any) -> None:
-    async for event in stream.events():
-        EVENTS_CONSUMED.labels(topic).inc()
-        try:
-            _, record = codec().decode(event.message.value, expected=record_name)
-        except DecodeError as exc:
-            await send_dead_letter(
-                event.message, dead_letter(event.message, "undecodable", error_message=str(exc))
-            )
-            continue
-        command = planner(record)
-        await commands_topic.send(key=event.key, value=codec().encode("ControllerCommand", command))
-        EVENTS_PRODUCED.labels("commands").inc()
-
-
-@app.agent(vehicles_topic)
-async def plan_vehicles(stream: faust.StreamT) -> None:
-    """Turn each vehicle push into its ``vehicles/push`` command."""
-    await _plan_pushes(stream, "vehicles", "VehicleEvent", command_for_vehicle_event)
-
-
-@app.agent(users_topic)
-async def plan_users(stream: faust.StreamT) -> None:
-    """Turn each profile push into its ``profiles/push`` command."""
-    await _plan_pushes(stream, "users", "UserEvent", command_for_user_event)
 
 
 # Records are written (and Confluent-framed ones read) through the configured registry.

@@ -3,9 +3,15 @@
 A *fingerprint* is taken over what the Controller would receive (vendor, session,
 action and normalized content; not the event id or arrival time), so a vendor's
 timeout retry and an identical resend in another spelling (``pl8 rdr`` for
-``PL8RDR``, ``09:00-04:00`` for ``13:00Z``) are the same. Each session keeps the
-fingerprints it saw within the window; the worker stores that in a changelogged
-table keyed like the topic, so dedupe survives restarts. Pure functions, no I/O.
+``PL8RDR``, ``09:00-04:00`` for ``13:00Z``) are the same. Per key the worker keeps
+the latest fingerprint and whether the session was created, in a changelogged
+table keyed like the topic, so dedupe survives restarts. An event is a duplicate when
+
+- it repeats the key's latest content within the window (a retry), or
+- it creates a session that was already created (a session has one push).
+
+Only the latest content counts, so an update back to an earlier value (A, B, A)
+is applied. Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 # Fields that identify an event or its arrival rather than its content.
-_NOT_CONTENT = frozenset({"event_id", "received_at", "idempotency_key"})
+_NOT_CONTENT = frozenset({"event_id", "received_at", "idempotency_key", "source"})
 
 
 def _plain(value: Any) -> Any:
@@ -34,14 +40,24 @@ def fingerprint(event: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def seen_within(seen: dict[str, str], print_: str, now: datetime, window: timedelta) -> bool:
-    """True when ``print_`` was seen less than ``window`` before ``now``."""
-    at = seen.get(print_)
-    return at is not None and now - datetime.fromisoformat(at) < window
-
-
-def remember(seen: dict[str, str], print_: str, now: datetime, window: timedelta) -> dict[str, str]:
-    """``seen`` with ``print_`` at ``now`` and every entry older than ``window`` dropped."""
-    kept = {p: at for p, at in seen.items() if now - datetime.fromisoformat(at) < window}
-    kept[print_] = now.isoformat()
-    return kept
+def check(
+    state: dict[str, Any] | None, event: dict[str, Any], now: datetime, window: timedelta
+) -> tuple[bool, dict[str, Any]]:
+    """``(is a duplicate, the key's new state)`` for ``event`` arriving at ``now``."""
+    state = state or {}
+    creates = event.get("action") == "CREATE"
+    print_ = fingerprint(event)
+    if creates and state.get("created"):
+        return True, state
+    last_at = state.get("at")
+    if (
+        state.get("last") == print_
+        and last_at is not None
+        and now - datetime.fromisoformat(last_at) < window
+    ):
+        return True, state
+    return False, {
+        "last": print_,
+        "at": now.isoformat(),
+        "created": bool(state.get("created")) or creates,
+    }

@@ -7,7 +7,8 @@ Pure functions over event records (plain dicts), no I/O:
   know is still pushed (the Controller keeps it as a "disconnected record") but is
   flagged so it can be counted and fixed;
 - currency defaulted when an amount comes without one;
-- vehicles get the operator's default province/state and plate type when absent.
+- vehicles get the operator's default province/state and plate type when absent;
+- a user's type id is checked against the Controller's list (flagged when unknown).
 """
 
 from __future__ import annotations
@@ -100,6 +101,32 @@ def enrich_session(
     if enriched.get("amount") is not None and not enriched.get("currency"):
         enriched["currency"] = defaults.currency
     return enriched, flags
+
+
+class UserTypeDirectory:
+    """The Controller's user types (``profiles/types/list``), as last fetched.
+
+    Until the first fetch it knows nothing and flags nothing.
+    """
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+
+    def update(self, user_types: list[dict[str, Any]]) -> None:
+        """Replace the directory with a ``profiles/types/list`` answer's ``user_types``."""
+        self.names = {str(t["id"]): str(t.get("type_name", "")) for t in user_types}
+
+    def known(self, type_id: str) -> bool:
+        return not self.names or type_id in self.names
+
+
+def enrich_user(
+    event: dict[str, Any], user_types: UserTypeDirectory
+) -> tuple[dict[str, Any], list[str]]:
+    """A ``UserEvent`` unchanged, flagged when its user type is not one the Controller lists."""
+    type_id = event.get("user_type_id")
+    flags = [] if type_id is None or user_types.known(str(type_id)) else ["unknown_user_type"]
+    return event, flags
 
 
 def enrich_vehicle(event: dict[str, Any], defaults: Defaults) -> dict[str, Any]:

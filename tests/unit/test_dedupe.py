@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from streams.dedupe import fingerprint, remember, seen_within
+from streams.dedupe import check, fingerprint
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 WINDOW = timedelta(minutes=10)
@@ -11,7 +11,7 @@ def event(**overrides):
     base = {
         "event_id": "e-1",
         "session_id": "s-1",
-        "action": "CREATE",
+        "action": "UPDATE",
         "vendor": "hotspot",
         "received_at": NOW,
         "plate": "PL8RDR",
@@ -20,6 +20,14 @@ def event(**overrides):
         "idempotency_key": None,
     }
     return {**base, **overrides}
+
+
+def run(events, at=NOW):
+    state, verdicts = None, []
+    for offset, e in events:
+        duplicate, state = check(state, e, at + offset, WINDOW)
+        verdicts.append(duplicate)
+    return verdicts
 
 
 def test_a_retry_with_a_new_event_id_and_arrival_time_has_the_same_fingerprint():
@@ -34,19 +42,28 @@ def test_different_content_vendor_session_or_action_differ():
         {"amount": Decimal("14.51")},
         {"vendor": "banner"},
         {"session_id": "s-2"},
-        {"action": "UPDATE"},
+        {"action": "DELETE"},
     ):
         assert fingerprint(event(**change)) != base
 
 
-def test_a_fingerprint_counts_as_seen_only_within_the_window():
-    seen = remember({}, "fp", NOW, WINDOW)
-    assert seen_within(seen, "fp", NOW + timedelta(minutes=9), WINDOW)
-    assert not seen_within(seen, "fp", NOW + timedelta(minutes=10), WINDOW)
-    assert not seen_within(seen, "other", NOW, WINDOW)
+def test_a_repeat_within_the_window_is_a_duplicate_and_after_it_is_not():
+    zero, later = timedelta(0), timedelta(minutes=11)
+    assert run([(zero, event()), (timedelta(seconds=5), event(event_id="e-2"))]) == [False, True]
+    assert run([(zero, event()), (later, event(event_id="e-2"))]) == [False, False]
 
 
-def test_remember_forgets_entries_older_than_the_window():
-    seen = remember({}, "old", NOW, WINDOW)
-    seen = remember(seen, "new", NOW + timedelta(minutes=11), WINDOW)
-    assert set(seen) == {"new"}
+def test_an_update_back_to_an_earlier_value_is_applied():
+    a, b = event(amount=Decimal("1.00")), event(amount=Decimal("2.00"))
+    steps = [(timedelta(seconds=s), e) for s, e in ((0, a), (1, b), (2, a))]
+    assert run(steps) == [False, False, False]
+
+
+def test_a_second_create_of_a_session_is_a_duplicate_even_late_or_respelled():
+    create = event(action="CREATE")
+    steps = [
+        (timedelta(0), create),
+        (timedelta(seconds=1), event(action="UPDATE", amount=Decimal("3.00"))),
+        (timedelta(hours=2), event(action="CREATE", plate="PL8RDS", event_id="e-9")),
+    ]
+    assert run(steps) == [False, False, True]

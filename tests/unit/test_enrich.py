@@ -3,7 +3,15 @@ from decimal import Decimal
 
 import pytest
 
-from streams.enrich import Defaults, ZoneAliasError, ZoneDirectory, enrich_session, enrich_vehicle
+from streams.enrich import (
+    Defaults,
+    UserTypeDirectory,
+    ZoneAliasError,
+    ZoneDirectory,
+    enrich_session,
+    enrich_user,
+    enrich_vehicle,
+)
 
 ZONES = ZoneDirectory.from_mapping({"Lot 4": ["L4", "Lot-4"], "Red Lot": ["RED"]})
 
@@ -66,3 +74,12 @@ def test_a_zone_file_that_is_not_json_is_refused(tmp_path):
     path.write_text("Lot 4: L4")
     with pytest.raises(ZoneAliasError):
         ZoneDirectory.from_file(path)
+
+
+def test_a_user_type_the_controller_does_not_list_is_flagged_once_the_list_is_known():
+    types = UserTypeDirectory()
+    assert enrich_user({"user_type_id": "99"}, types)[1] == []  # nothing known yet
+    types.update([{"id": "1", "type_name": "Full Time Student"}, {"id": "6", "type_name": "Demo"}])
+    assert enrich_user({"user_type_id": "6"}, types)[1] == []
+    assert enrich_user({"user_type_id": "99"}, types)[1] == ["unknown_user_type"]
+    assert enrich_user({"user_type_id": None}, types)[1] == []

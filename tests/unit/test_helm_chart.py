@@ -60,6 +60,7 @@ EVERYTHING: dict[str, Any] = {
         },
     },
     "dashboards": {"enabled": True, "annotations": {"grafana_folder": "parkstream"}},
+    "enrichment": {"zoneAliases": {"Lot 4": ["L4", "Lot-4"], "Red Lot": ["RED"]}},
     "extraEnv": [{"name": "TZ", "value": "UTC"}],
     "worker": {
         "replicas": 3,
@@ -303,6 +304,17 @@ def test_configmap_sets_every_plain_setting_and_nothing_else():
     assert config["data"]["PARKSTREAM_CONTROLLER_URL"] == "https://opscom.example.com"
     assert config["data"]["PARKSTREAM_WORKER_WEB_PORT"] == "6066"
     assert config["data"]["PARKSTREAM_WORKER_URL"] == "http://ps-parkstream-worker:6066"
+
+
+def test_zone_aliases_are_a_mounted_json_file_named_by_the_setting():
+    docs = render(EVERYTHING)
+    path = settings_configmap(docs)["data"]["PARKSTREAM_ZONE_ALIASES"]
+    [zones] = [c for c in objects(docs, "ConfigMap") if "zones.json" in c.get("data", {})]
+    assert json.loads(zones["data"]["zones.json"]) == {"Lot 4": ["L4", "Lot-4"], "Red Lot": ["RED"]}
+    for component in ("gateway", "worker"):
+        mounts = {m["mountPath"] for m in containers(docs)[component]["volumeMounts"]}
+        assert path.rsplit("/", 1)[0] in mounts
+    assert settings_configmap(render(MINIMAL))["data"]["PARKSTREAM_ZONE_ALIASES"] == ""
 
 
 def test_vendor_tokens_file_is_mounted_from_the_secret_on_the_gateway_only():

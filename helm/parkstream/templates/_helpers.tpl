@@ -214,3 +214,25 @@ readinessProbe:
     port: http
   {{- toYaml .values.readinessProbe | nindent 2 }}
 {{- end -}}
+
+{{/* Where the zone alias file is mounted (worker and gateway read the same settings). */}}
+{{- define "parkstream.zoneAliasesPath" -}}
+/etc/parkstream/zones/zones.json
+{{- end }}
+
+{{/* The zone alias volume mount and volume, when an alias table is configured. */}}
+{{- define "parkstream.zoneAliasesMount" -}}
+{{- if .Values.enrichment.zoneAliases }}
+- name: zone-aliases
+  mountPath: /etc/parkstream/zones
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "parkstream.zoneAliasesVolume" -}}
+{{- if .Values.enrichment.zoneAliases }}
+- name: zone-aliases
+  configMap:
+    name: {{ include "parkstream.fullname" . }}-zones
+{{- end }}
+{{- end }}
