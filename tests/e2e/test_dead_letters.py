@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import httpx
 
-from consumers.deadletters import read_dead_letters, replay, select
+from consumers.deadletters import read_dead_letters
 from tests.e2e.conftest import metric_value, wait_until
 from tests.support.examples import PERMIT_PUSH_EXAMPLE
 
@@ -26,11 +30,19 @@ async def test_a_rejected_push_is_dead_lettered_with_its_code_and_replayed_once(
         assert letter.key == reference.encode()
         assert await stack.sandbox_permits(http) == []
 
+        listed = parkstream(stack, "dlq", "list", "--code", "9002")
+        assert listed.returncode == 0
+        assert "controller_rejected" in listed.stdout and reference in listed.stdout
+
         # The cause is fixed; the operator replays what failed with 9002, twice by mistake.
         await http.delete(f"{stack.sandbox_url}/_sandbox/faults")
-        chosen = select(read_dead_letters(stack.settings), code=9002)
-        assert replay(stack.settings, chosen) == 1
-        assert replay(stack.settings, chosen) == 1
+        for _ in range(2):
+            replayed = parkstream(stack, "dlq", "replay", "--code", "9002")
+            assert (replayed.returncode, replayed.stdout.strip()) == (
+                0,
+                "replayed 1 dead letter(s)",
+            )
+        assert parkstream(stack, "dlq", "replay", "--code", "9034").returncode == 1
 
         permits = await wait_until(lambda: stack.sandbox_permits(http), timeout=60)
         await wait_until(
@@ -45,6 +57,17 @@ async def test_a_rejected_push_is_dead_lettered_with_its_code_and_replayed_once(
         ).json()
         assert status["state"] == "delivered"
         assert status["controller_reference_id"] == permits[0]["reference_id"]
+
+
+def parkstream(stack, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the ``parkstream`` CLI as an operator would, against this stack."""
+    return subprocess.run(
+        [sys.executable, "-m", "parkstream.cli", *args],
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def _skipped(stack, http) -> bool:
