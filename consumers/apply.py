@@ -31,7 +31,7 @@ def result_record(
     reply: ControllerReply | None = None,
     rejected: ControllerRejected | None = None,
 ) -> dict[str, Any]:
-    """The ``ControllerResult`` for an applied (``reply``) or rejected command.
+    """The ``ControllerResult`` for an applied (``reply``, or neither) or ``rejected`` command.
 
     ``fields`` are the call's contract fields (the permit's times come from them).
     """
@@ -41,7 +41,8 @@ def result_record(
         "session_id": command["session_id"],
         "endpoint": command["endpoint"],
         "vendor": command["vendor"],
-        "outcome": "APPLIED" if reply is not None else "REJECTED",
+        # No reply and no rejection: a re-sent call refused because the first one landed.
+        "outcome": "REJECTED" if rejected is not None else "APPLIED",
         "controller_reference_id": reply.reference_id if reply is not None else None,
         "error_code": rejected.error_code if rejected is not None else None,
         "error_message": rejected.message if rejected is not None else None,

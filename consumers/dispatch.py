@@ -41,6 +41,7 @@ from consumers.journal import (
 from consumers.ordering import DeliveryTracker
 from consumers.retry import CircuitBreaker, backoff_delay
 from consumers.scheduler import KeyedScheduler
+from parkstream.durable_table import durable_table
 from parkstream.errors import ControllerRejected, PermanentError, TransientError
 from schemas.avro import DecodeError, codec
 from schemas.controller import ContractError, plate_permits
@@ -94,14 +95,22 @@ for _outcome in ("skipped", "reapplied", "pushed_again", "in_doubt"):
 
 # command id -> {"state": "intent" | "done", ...}; keyed writes land in the partition of
 # the command being processed, so the journal is co-partitioned with the commands.
-journal = app.Table("journal", default=None, partitions=settings.topic_partitions, key_type=str)
+journal = durable_table(
+    app, "journal", default=None, partitions=settings.topic_partitions, key_type=str
+)
 
 # parkstream reference id -> {"controller_ref", "state", "at", "error_code", ...}:
 # what became of each session, and the Controller's reference id learned from its push.
-sessions = app.Table("sessions", default=None, partitions=settings.topic_partitions, key_type=str)
+sessions = durable_table(
+    app, "sessions", default=None, partitions=settings.topic_partitions, key_type=str
+)
 
 breaker = CircuitBreaker()
 _controller: ControllerClient | None = None
+# At most PARKSTREAM_CONTROLLER_CONCURRENCY calls in flight. Commands hold this only for
+# the call itself; their journal writes (broker round trips) overlap across more keys.
+_calls = asyncio.Semaphore(settings.controller_concurrency)
+KEYS_IN_FLIGHT_PER_CALL = 4
 
 
 def controller() -> ControllerClient:
@@ -134,10 +143,14 @@ async def call_until_answered(
             await asyncio.sleep(wait)
             continue
         attempt += 1
-        IN_FLIGHT.inc()
         try:
-            with CONTROLLER_LATENCY.labels(endpoint).time():
-                reply = await controller().call(endpoint, fields)
+            async with _calls:
+                IN_FLIGHT.inc()
+                try:
+                    with CONTROLLER_LATENCY.labels(endpoint).time():
+                        reply = await controller().call(endpoint, fields)
+                finally:
+                    IN_FLIGHT.dec()
         except TransientError as exc:
             breaker.record_failure()
             CONTROLLER_CALLS.labels(endpoint, "transient", "").inc()
@@ -157,34 +170,39 @@ async def call_until_answered(
             CONTROLLER_CALLS.labels(endpoint, "rejected", str(exc.error_code or "")).inc()
             return exc, attempt
         finally:
-            IN_FLIGHT.dec()
             CIRCUIT.set(breaker.state)
         breaker.record_success()
         CONTROLLER_CALLS.labels(endpoint, "applied", "").inc()
         return reply, attempt
 
 
-async def _journal(command_id: str, entry: dict[str, Any], durable: bool = False) -> None:
-    """Write a journal entry; ``durable`` waits until the changelog (and all sent before) has it.
+async def _journal(command_id: str, entry: dict[str, Any]) -> None:
+    """Write a journal entry and wait until its changelog has it.
 
-    An intent must be durable before the call it announces; an outcome before the key's
-    next command starts, so after a crash only a key's one in-flight command is in doubt.
+    An intent must be durable before the call it announces; an outcome (written after
+    the result and the session state) before the key's next command starts, so after a
+    crash only a key's one in-flight command can be unsettled.
     """
     journal[command_id] = entry
-    if durable:
-        await app.producer.flush()
+    await journal.written(command_id)
 
 
-def _session_update(session_id: str | None, **changes: Any) -> None:
+async def _session_update(session_id: str | None, **changes: Any) -> None:
+    """Record what became of a session, durably (the Controller reference lives here)."""
     if session_id is None:
         return
     state = dict(sessions.get(session_id) or {})
     state.update(changes, at=datetime.now(UTC).isoformat())
     sessions[session_id] = state
+    await sessions.written(session_id)
 
 
 async def _record_result(message: Any, result: dict[str, Any]) -> None:
-    await results_topic.send(key=message.key, value=codec().encode("ControllerResult", result))
+    """Publish a result and wait for the broker's ack (before the journal says done)."""
+    sent = await results_topic.send(
+        key=message.key, value=codec().encode("ControllerResult", result)
+    )
+    await sent
     EVENTS_PRODUCED.labels("results").inc()
 
 
@@ -211,10 +229,10 @@ async def apply_command(event: faust.EventT) -> None:
     )
     if endpoint == RESOLVE_ENDPOINT:
         # An operator's answer for a session in doubt: the Controller's reference id.
-        _session_update(
+        await _session_update(
             session_id, state="delivered", controller_ref=command["body"]["controller_ref"]
         )
-        await _journal(command_id, done_entry(datetime.now(UTC), "resolved"), durable=True)
+        await _journal(command_id, done_entry(datetime.now(UTC), "resolved"))
         log.info('session resolved session_id="%s"', session_id)
         return
     step = next_step(journal.get(command_id), endpoint)
@@ -244,7 +262,7 @@ async def apply_command(event: faust.EventT) -> None:
     elif step is Step.REAPPLY:
         RECONCILED.labels("reapplied").inc()
     else:
-        await _journal(command_id, intent_entry(datetime.now(UTC)), durable=True)
+        await _journal(command_id, intent_entry(datetime.now(UTC)))
 
     answer, attempts = await call_until_answered(endpoint, fields)
     now = datetime.now(UTC)
@@ -262,23 +280,26 @@ async def apply_command(event: faust.EventT) -> None:
                 message, result_record(command, fields, attempts, rejected=rejected)
             )
         if endpoint == "permits/push":
-            _session_update(
+            await _session_update(
                 session_id,
                 state="dead_lettered",
                 error_code=answer.error_code,
                 error_message=answer.reason,
             )
-        await _journal(command_id, done_entry(now, "rejected", answer.error_code), durable=True)
+        await _journal(command_id, done_entry(now, "rejected", answer.error_code))
         return
     reply = answer if isinstance(answer, ControllerReply) else None
+    recorded = [_record_result(message, result_record(command, fields, attempts, reply=reply))]
     if endpoint == "permits/push" and reply is not None and reply.reference_id:
-        _session_update(session_id, state="delivered", controller_ref=reply.reference_id)
+        recorded.append(
+            _session_update(session_id, state="delivered", controller_ref=reply.reference_id)
+        )
     elif endpoint == "permits/delete":
-        _session_update(session_id, state="deleted")
-    await _record_result(message, result_record(command, fields, attempts, reply=reply))
+        recorded.append(_session_update(session_id, state="deleted"))
+    await asyncio.gather(*recorded)  # both acknowledged before the journal says done
     if command.get("accepted_at") is not None:
         END_TO_END.observe(max(0.0, (now - command["accepted_at"]).total_seconds()))
-    await _journal(command_id, done_entry(now, "applied"), durable=True)
+    await _journal(command_id, done_entry(now, "applied"))
     log.info(
         'command applied endpoint="%s" command_id="%s" attempts=%d',
         endpoint,
@@ -291,8 +312,8 @@ async def _mark_in_doubt(session_id: str | None, command_id: str) -> None:
     """The interrupted push was applied, but the Controller cannot tell us its reference."""
     IN_DOUBT.inc()
     RECONCILED.labels("in_doubt").inc()
-    _session_update(session_id, state="in_doubt")
-    await _journal(command_id, done_entry(datetime.now(UTC), "in_doubt"), durable=True)
+    await _session_update(session_id, state="in_doubt")
+    await _journal(command_id, done_entry(datetime.now(UTC), "in_doubt"))
     log.warning(
         'push in doubt: the Controller has the permit but not its reference session_id="%s" '
         'command_id="%s"',
@@ -340,8 +361,9 @@ async def dispatch(stream: faust.StreamT) -> None:
         log.error('dispatcher failed; stopping the worker error="%s"', exc)
         app.loop.create_task(app.crash(exc))
 
+    keys = settings.controller_concurrency * KEYS_IN_FLIGHT_PER_CALL
     scheduler: KeyedScheduler[tuple[int, faust.EventT]] = KeyedScheduler(
-        work, settings.controller_concurrency, on_failure=failed
+        work, keys, max_outstanding=keys * 2, on_failure=failed
     )
     try:
         async for event in stream.noack().events():
