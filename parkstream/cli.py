@@ -97,6 +97,30 @@ def cmd_produce(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_stats(args: argparse.Namespace) -> None:
+    from parkstream.stats_report import run_stats, zones_argument
+
+    raise SystemExit(
+        run_stats(
+            _settings(),
+            zones=zones_argument(args.zones),
+            vendor=args.vendor,
+            since=args.since,
+            until=args.until,
+            by=args.by,
+            as_json=args.json,
+            compare=args.compare,
+            worker_url=args.worker_url,
+        )
+    )
+
+
+def cmd_dlq(args: argparse.Namespace) -> None:
+    from parkstream.dlq_report import run_dlq
+
+    raise SystemExit(run_dlq(_settings(), args))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="parkstream", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -131,6 +155,18 @@ def main(argv: list[str] | None = None) -> None:
         "--receipts", type=Path, help="also write each accepted line's reference id here"
     )
     produce.set_defaults(func=cmd_produce)
+    from parkstream.dlq_report import add_dlq_arguments
+    from parkstream.stats_report import add_stats_arguments
+
+    stats = sub.add_parser(
+        "stats",
+        help="per-zone permits and revenue from the worker; --compare with the Controller",
+    )
+    add_stats_arguments(stats)
+    stats.set_defaults(func=cmd_stats)
+    dlq = sub.add_parser("dlq", help="list, replay or resolve dead letters (docs/delivery.md)")
+    add_dlq_arguments(dlq)
+    dlq.set_defaults(func=cmd_dlq)
     args = parser.parse_args(argv)
     args.func(args)
 

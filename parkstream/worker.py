@@ -9,7 +9,14 @@ import faust
 from parkstream.kafka import ensure_topics
 from parkstream.settings import Settings
 
-WORKER_MODULES = ("streams.app", "consumers.dispatch", "consumers.status")
+WORKER_MODULES = (
+    "streams.app",
+    "consumers.dispatch",
+    "consumers.status",
+    "consumers.user_types",
+    "streams.stats",
+    "streams.lag",
+)
 
 
 def run_worker(settings: Settings) -> None:
