@@ -40,16 +40,7 @@ from schemas.controller import (
 )
 
 # Contract field names (schemas.controller) that a ParkingSessionEvent carries.
-SESSION_FIELDS = (
-    "plate",
-    "amount",
-    "currency",
-    "start_time",
-    "end_time",
-    "permit_no",
-    "zone",
-    "promo_code",
-)
+SESSION_FIELDS = tuple(spec.name for spec in ENDPOINTS["permits/push"].fields)
 VEHICLE_FIELDS = tuple(spec.name for spec in ENDPOINTS["vehicles/push"].fields)
 USER_FIELDS = tuple(spec.name for spec in ENDPOINTS["profiles/push"].fields)
 

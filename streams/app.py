@@ -76,49 +76,25 @@ app = faust.App(
     datadir=str(settings.data_dir / "worker"),
 )
 
-sessions_topic = app.topic(
-    settings.topic("sessions"),
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-)
-commands_topic = app.topic(
-    settings.topic("commands"),
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-)
-results_topic = app.topic(
-    settings.topic("results"),
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-)
-dlq_topic = app.topic(
-    settings.topic("dlq"),
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-)
 
-vehicles_topic = app.topic(
-    settings.topic("vehicles"),
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-)
-users_topic = app.topic(
-    settings.topic("users"),
-    key_type=bytes,
-    value_type=bytes,
-    key_serializer="raw",
-    value_serializer="raw",
-)
+def raw_topic(name: str) -> faust.TopicT:
+    """Topic ``name`` (``settings.topic``) carrying raw bytes: the agents decode them."""
+    return app.topic(
+        settings.topic(name),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+
+sessions_topic = raw_topic("sessions")
+commands_topic = raw_topic("commands")
+results_topic = raw_topic("results")
+dlq_topic = raw_topic("dlq")
+
+vehicles_topic = raw_topic("vehicles")
+users_topic = raw_topic("users")
 
 EVENTS_CONSUMED = Counter(
     "parkstream_events_consumed_total", "Records read by the worker.", ["topic"]

@@ -18,21 +18,14 @@ ACTION_ENDPOINTS = {
     "DELETE": "permits/delete",
 }
 
-# Event fields -> contract fields, per action: an update never resends the start time.
-_PERMIT_FIELDS = {
-    "CREATE": (
-        "plate",
-        "amount",
-        "currency",
-        "start_time",
-        "end_time",
-        "permit_no",
-        "zone",
-        "promo_code",
-    ),
-    "UPDATE": ("plate", "amount", "currency", "end_time"),
-    "DELETE": (),
-}
+
+def _fields_of(endpoint: str) -> tuple[str, ...]:
+    return tuple(spec.name for spec in ENDPOINTS[endpoint].fields if spec.name != "reference_id")
+
+
+# Event fields -> contract fields, per action: each call sends what its endpoint takes
+# (an update never resends the start time); the reference id is added separately.
+_PERMIT_FIELDS = {action: _fields_of(endpoint) for action, endpoint in ACTION_ENDPOINTS.items()}
 
 
 def command_id(event_id: str, endpoint: str) -> str:

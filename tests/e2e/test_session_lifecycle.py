@@ -5,12 +5,12 @@ the sandbox."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 import pytest
 
 from tests.conftest import CLIENT, CONTROLLER_TOKEN, VENDOR_TOKEN
+from tests.e2e.conftest import wait_until
 from tests.support.examples import (
     PERMIT_PUSH_EXAMPLE,
     PERMIT_UPDATE_EXAMPLE,
@@ -20,17 +20,6 @@ from tests.support.examples import (
 from tests.support.recording_controller import RecordingController
 
 TOKEN = {"apiToken": VENDOR_TOKEN}
-
-
-async def wait_until(predicate, timeout: float = 90.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate() if asyncio.iscoroutinefunction(predicate) else predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(interval)
 
 
 @pytest.fixture

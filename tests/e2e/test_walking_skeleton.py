@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 import pytest
 
 from schemas.avro import codec
 from tests.conftest import CLIENT, CONTROLLER_TOKEN, VENDOR_TOKEN
+from tests.e2e.conftest import wait_until
 from tests.support.examples import PERMIT_PUSH_EXAMPLE
 from tests.support.kafka import topic_messages
 from tests.support.recording_controller import RecordingController
-
-
-async def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(interval)
 
 
 @pytest.fixture

@@ -22,66 +22,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from sandbox.app import SandboxConfig, create_app
 from sandbox.faults import FaultConfig
 from schemas.controller import ENDPOINTS, ERROR_MESSAGES
+from tests.support.examples import PERMIT_PUSH_EXAMPLE, PROFILE_PUSH_EXAMPLE, VEHICLE_PUSH_EXAMPLE
 
 CLIENT = "OC-TOMA"
+
 TOKEN = "sbx-7f3c9a1e-token"
 OTHER_SECRET = "someone-elses-secret-token"
 
-PUSH_EXAMPLE = {
-    "apiToken": TOKEN,
-    "Amount": "14.50",
-    "CurrencyID": "CAD",
-    "LicencePlate": "PL8RDR",
-    "zone": "Lot 4",
-    "permitNo": "L4-1138",
-    "startTime": "2018-07-02T09:00:00",
-    "endTime": "2018-07-02T09:30:00",
-}
-VEHICLE_EXAMPLE = {
-    "apiToken": TOKEN,
-    "plate": "PL8RDR",
-    "plateType": "Motorcycle",
-    "prov": "MA",
-    "make": "kia",
-    "type": "commercial",
-    "colour": "red",
-    "year": "2021",
-    "vin": "8GKS1AKC7FR518845",
-}
-PROFILE_EXAMPLE = {
-    "apiToken": TOKEN,
-    "unique_id": "tester23",
-    "login_source": "OPSCOM",
-    "first_name": "firstname",
-    "last_name": "lastname",
-    "user_name": "username",
-    "email": "test@test.com",
-    "street": "123 Main Street, 123 Main Street,123 Main Street,123 Main Street,"
-    "123 Main Street,123 Main Street",
-    "city": "Everywhere",
-    "province": "bc",
-    "state": "NY",
-    "postal_code": "HOHOHO",
-    "zip": "12345-1212",
-    "street2": "123 General Street",
-    "city2": "Somewhere",
-    "province2": "AB",
-    "state2": "MA",
-    "postal_code2": "A9A9A9",
-    "zip2": "54321-1212",
-    "phone_cell": "613-555-1212",
-    "user_type_id": "6",
-    "employ_no": "employee number: default",
-    "employee_phone": "emp ph. klondike 555",
-    "student_no": "SN 543209854",
-    "student_phone": "999",
-    "driver_licence_num": "QC 99999999",
-    "driver_license_num": "NYNY",
-    "date_of_birth": "1901-01-31",
-    "locker_user_type_id": "3",
-    "driver_licence_prov": "BC",
-    "driver_license_state": "CA",
-}
+PUSH_EXAMPLE = {"apiToken": TOKEN, **PERMIT_PUSH_EXAMPLE}
+VEHICLE_EXAMPLE = {"apiToken": TOKEN, **VEHICLE_PUSH_EXAMPLE}
+PROFILE_EXAMPLE = {"apiToken": TOKEN, **PROFILE_PUSH_EXAMPLE}
 DOCUMENTED_USER_TYPES = [
     {"id": "1", "type_name": "Full Time Student", "ext_info": "Student"},
     {"id": "6", "type_name": "Demo", "ext_info": "Public"},

@@ -67,7 +67,9 @@ def test_a_good_probe_closes_the_circuit():
 
 def test_a_failed_probe_reopens_with_a_doubled_cooldown_up_to_the_cap():
     clock = Clock()
-    breaker = CircuitBreaker(failure_threshold=1, cooldown_seconds=2, max_cooldown_seconds=5, clock=clock)
+    breaker = CircuitBreaker(
+        failure_threshold=1, cooldown_seconds=2, max_cooldown_seconds=5, clock=clock
+    )
     breaker.record_failure()
     for expected in (4, 5, 5):
         clock.now += 100
