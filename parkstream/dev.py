@@ -50,7 +50,9 @@ def demo_permit(rng: random.Random, now: datetime) -> dict[str, str]:
     }
 
 
-async def demo_traffic(gateway_url: str, client: str, rate: float, stop: asyncio.Event) -> None:
+async def demo_traffic(
+    gateway_url: str, sandbox_url: str, client: str, rate: float, stop: asyncio.Event
+) -> None:
     """Push ``rate`` permits a second to the gateway until ``stop`` is set; print a tally."""
     rng = random.Random()
     sent = accepted = 0
@@ -66,10 +68,23 @@ async def demo_traffic(gateway_url: str, client: str, rate: float, stop: asyncio
             except httpx.HTTPError as exc:
                 print(f"demo: push failed: {exc!r}", flush=True)
             if time.monotonic() - last_report >= 10:
-                print(f"demo: {accepted}/{sent} permits accepted by the gateway", flush=True)
+                stored = await _controller_permits(http, sandbox_url)
+                print(
+                    f"demo: {accepted}/{sent} permits accepted by the gateway, "
+                    f"{stored} in the Controller (sandbox)",
+                    flush=True,
+                )
                 last_report = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1 / rate)
+
+
+async def _controller_permits(http: httpx.AsyncClient, sandbox_url: str) -> str:
+    try:
+        answer = await http.get(f"{sandbox_url}/_sandbox/state")
+        return str(answer.json()["counts"].get("permits", 0))
+    except (httpx.HTTPError, ValueError, KeyError):
+        return "?"
 
 
 def _spawn(command: str, env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
@@ -175,7 +190,13 @@ def run_dev(settings: Settings, demo_rate: float = 2.0) -> int:
             if demo_rate > 0:
                 tasks.append(
                     asyncio.create_task(
-                        demo_traffic(gateway_url, settings.controller_client, demo_rate, stop)
+                        demo_traffic(
+                            gateway_url,
+                            f"http://127.0.0.1:{settings.sandbox_port}",
+                            settings.controller_client,
+                            demo_rate,
+                            stop,
+                        )
                     )
                 )
             await stop.wait()

@@ -52,5 +52,5 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # librdkafka-level chatter and aiokafka's reconnect noise are not operator facts.
-    for noisy in ("aiokafka", "kafka", "faust.transport", "aiohttp.access"):
+    for noisy in ("aiokafka", "kafka", "faust.transport", "aiohttp.access", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
