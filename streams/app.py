@@ -200,6 +200,21 @@ def is_repeat(topic: str, key: bytes | None, event: dict[str, Any]) -> bool:
     return duplicate
 
 
+def plan_one(
+    topic: str, key: bytes | None, record: dict[str, Any], enrich: Enricher, planner: Planner
+) -> dict[str, Any] | None:
+    """Enrich, dedupe and plan one decoded event: its command, or None for a duplicate."""
+    enriched, flags = enrich(record)
+    for flag in flags:
+        FLAGGED.labels(topic, flag).inc()
+        log.warning('event flagged flag="%s" topic="%s" vendor="%s"', flag, topic, record["vendor"])
+    if is_repeat(topic, key, enriched):
+        DEDUPE_DROPPED.labels(topic).inc()
+        log.info('duplicate dropped topic="%s" event_id="%s"', topic, record["event_id"])
+        return None
+    return planner(enriched)
+
+
 async def plan_events(
     stream: faust.StreamT, topic: str, record_name: str, enrich: Enricher, planner: Planner
 ) -> None:
@@ -214,17 +229,16 @@ async def plan_events(
                 message, dead_letter(message, "undecodable", error_message=str(exc))
             )
             continue
-        enriched, flags = enrich(record)
-        for flag in flags:
-            FLAGGED.labels(topic, flag).inc()
-            log.warning(
-                'event flagged flag="%s" topic="%s" vendor="%s"', flag, topic, record["vendor"]
+        try:
+            command = plan_one(topic, event.key, record, enrich, planner)
+        except Exception as exc:  # a bug here must not lose an accepted event
+            log.exception('event could not be planned topic="%s"', topic)
+            await send_dead_letter(
+                message, dead_letter(message, "planning_failed", error_message=repr(exc)[:500])
             )
-        if is_repeat(topic, event.key, enriched):
-            DEDUPE_DROPPED.labels(topic).inc()
-            log.info('duplicate dropped topic="%s" event_id="%s"', topic, record["event_id"])
             continue
-        command = planner(enriched)
+        if command is None:
+            continue
         await commands_topic.send(key=event.key, value=codec().encode("ControllerCommand", command))
         EVENTS_PRODUCED.labels("commands").inc()
 

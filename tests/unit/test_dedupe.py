@@ -67,3 +67,11 @@ def test_a_second_create_of_a_session_is_a_duplicate_even_late_or_respelled():
         (timedelta(hours=2), event(action="CREATE", plate="PL8RDS", event_id="e-9")),
     ]
     assert run(steps) == [False, False, True]
+
+
+def test_every_avro_value_type_can_be_fingerprinted():
+    from datetime import date
+
+    profile = {"unique_id": "u1", "date_of_birth": date(1901, 1, 31), "year": 2021, "vip": None}
+    assert fingerprint(profile) == fingerprint(dict(profile))
+    assert fingerprint(profile) != fingerprint({**profile, "date_of_birth": date(1901, 2, 1)})
