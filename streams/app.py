@@ -151,10 +151,9 @@ async def send_dead_letter(message: Any, record: dict[str, Any]) -> None:
     }
     if record["error_code"] is not None:
         headers["__dlq.error_code"] = str(record["error_code"]).encode()
-    sent = await dlq_topic.send(
+    await dlq_topic.send(
         key=message.key, value=codec().encode("DeadLetter", record), headers=headers
     )
-    await sent  # acknowledged before the caller records the command as done
     DEAD_LETTERS.labels(record["reason"], str(record["error_code"] or "")).inc()
     EVENTS_PRODUCED.labels("dlq").inc()
     log.warning(
