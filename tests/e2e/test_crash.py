@@ -177,7 +177,8 @@ async def crash_scenario(stack: Stack, sessions: int, workers: int, kills: int) 
     letters = read_dead_letters(stack.settings)
     assert {e.record["reason"] for e in letters} <= {"in_doubt"}
     print(
-        f"crash test: {sessions} sessions, {workers} workers, {kills} kills, {len(in_doubt)} in doubt"
+        f"crash test: {sessions} sessions, {workers} workers, {kills} kills, "
+        f"{len(in_doubt)} in doubt ({without_status} held but without an in_doubt status)"
     )
 
 
