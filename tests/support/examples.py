@@ -67,3 +67,27 @@ PERMIT_UPDATE_EXAMPLE = {
     "currency": "CAD",
     "endTime": "2018-07-02T09:30:00",
 }
+
+
+def session_event(**overrides: object) -> dict[str, object]:
+    """A decoded ``ParkingSessionEvent`` for the documented permit push (fields overridable)."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    event: dict[str, object] = {
+        "event_id": "e-1",
+        "session_id": "ps-ref-1",
+        "action": "CREATE",
+        "vendor": "hotspot",
+        "received_at": datetime(2018, 7, 2, 13, 0, 0, 123000, tzinfo=UTC),
+        "plate": "PL8RDR",
+        "amount": Decimal("14.50"),
+        "currency": "CAD",
+        "start_time": datetime(2018, 7, 2, 9, 0, tzinfo=UTC),
+        "end_time": datetime(2018, 7, 2, 9, 30, tzinfo=UTC),
+        "permit_no": "L4-1138",
+        "zone": "Lot 4",
+        "promo_code": None,
+        "idempotency_key": None,
+    }
+    return {**event, **overrides}

@@ -1,4 +1,3 @@
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -6,28 +5,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.avro import MAGIC, AvroCodec, DecodeError
+from tests.support.examples import session_event
 
 codec = AvroCodec()
-
-
-def session_event(**overrides):
-    event = {
-        "event_id": "e-1",
-        "session_id": "s-1",
-        "action": "CREATE",
-        "vendor": "hotspot",
-        "received_at": datetime(2018, 7, 2, 13, 0, 0, 123000, tzinfo=UTC),
-        "plate": "PL8RDR",
-        "amount": Decimal("14.50"),
-        "currency": "CAD",
-        "start_time": datetime(2018, 7, 2, 9, 0, tzinfo=UTC),
-        "end_time": datetime(2018, 7, 2, 9, 30, tzinfo=UTC),
-        "permit_no": "L4-1138",
-        "zone": "Lot 4",
-        "promo_code": None,
-        "idempotency_key": None,
-    }
-    return {**event, **overrides}
 
 
 def test_a_session_event_round_trips_with_exact_money_and_utc_times():

@@ -1,27 +1,9 @@
-from datetime import UTC, datetime
-from decimal import Decimal
-
 from streams.plan import command_for_session_event
+from tests.support.examples import session_event
 
 
 def event(action="CREATE", **overrides):
-    base = {
-        "event_id": "e-1",
-        "session_id": "ps-ref-1",
-        "action": action,
-        "vendor": "hotspot",
-        "received_at": datetime(2018, 7, 2, 13, 0, tzinfo=UTC),
-        "plate": "PL8RDR",
-        "amount": Decimal("14.50"),
-        "currency": "CAD",
-        "start_time": datetime(2018, 7, 2, 9, 0, tzinfo=UTC),
-        "end_time": datetime(2018, 7, 2, 9, 30, tzinfo=UTC),
-        "permit_no": "L4-1138",
-        "zone": "Lot 4",
-        "promo_code": None,
-        "idempotency_key": None,
-    }
-    return {**base, **overrides}
+    return session_event(action=action, **overrides)
 
 
 def test_a_create_becomes_a_push_with_the_documented_wire_names():
