@@ -37,6 +37,7 @@ from consumers.journal import (
     next_step,
     push_visible,
     pushed_before,
+    resend_step,
 )
 from consumers.ordering import DeliveryTracker
 from consumers.retry import CircuitBreaker, backoff_delay
@@ -73,7 +74,7 @@ IN_FLIGHT = Gauge("parkstream_controller_in_flight", "Controller calls in flight
 CIRCUIT = Gauge("parkstream_circuit_state", "Controller circuit: 0 closed, 1 half-open, 2 open.")
 RECONCILED = Counter(
     "parkstream_journal_reconciled_total",
-    "Redelivered commands settled from the journal.",
+    "Interrupted calls (a crash, or an answer lost to a timeout or 5xx) settled by re-sending.",
     ["outcome"],
 )
 END_TO_END = Histogram(
@@ -121,14 +122,16 @@ def controller() -> ControllerClient:
 
 
 async def call_until_answered(
-    endpoint: str, fields: dict[str, Any]
-) -> tuple[ControllerReply | PermanentError, int]:
+    endpoint: str, fields: dict[str, Any], *, attempt: int = 0, stop_when_lost: bool = False
+) -> tuple[ControllerReply | PermanentError | None, int]:
     """Call until the Controller gives a final answer: a reply, or a permanent error.
 
     Transient failures are retried, through the circuit breaker, for as long as they
-    last. Returns the final answer and the number of calls made.
+    last. Returns the final answer and the number of calls made so far (``attempt``
+    counts the earlier ones). With ``stop_when_lost``, returns ``None`` instead of
+    retrying once a call failed transiently (after its backoff): that call may have
+    been applied, and the caller re-sends it by the journal's rules.
     """
-    attempt = 0
     while True:
         wait = breaker.wait_seconds()
         CIRCUIT.set(breaker.state)
@@ -157,6 +160,8 @@ async def call_until_answered(
                 delay,
             )
             await asyncio.sleep(delay)
+            if stop_when_lost:
+                return None, attempt
             continue
         except PermanentError as exc:
             breaker.record_success()  # the Controller answered: it is up
@@ -201,7 +206,7 @@ async def _record_result(message: Any, result: dict[str, Any]) -> None:
 async def _reconcile_push(fields: dict[str, Any]) -> bool:
     """True when the Controller already shows the interrupted push's permit."""
     answer, _ = await call_until_answered("validate/plate", {"plate": fields["plate"]})
-    if isinstance(answer, PermanentError):
+    if not isinstance(answer, ControllerReply):
         return False
     return push_visible(plate_permits(answer.body), fields["end_time"], UTC)
 
@@ -246,17 +251,21 @@ async def apply_command(event: faust.EventT) -> None:
         )
         return
 
-    if step is Step.RECONCILE_PUSH and await _reconcile_push(fields):
-        await _mark_in_doubt(session_id, command_id)
-        return
-    if step is Step.RECONCILE_PUSH:
-        RECONCILED.labels("pushed_again").inc()
-    elif step is Step.REAPPLY:
-        RECONCILED.labels("reapplied").inc()
-    else:
+    if step is Step.CALL:
         await _journal(command_id, intent_entry(datetime.now(UTC)))
-
-    answer, attempts = await call_until_answered(endpoint, fields)
+    attempts = 0
+    while True:
+        if step is Step.RECONCILE_PUSH and await _reconcile_push(fields):
+            await _mark_in_doubt(session_id, command_id)
+            return
+        if step is not Step.CALL:
+            RECONCILED.labels("pushed_again" if step is Step.RECONCILE_PUSH else "reapplied").inc()
+        answer, attempts = await call_until_answered(
+            endpoint, fields, attempt=attempts, stop_when_lost=True
+        )
+        if answer is not None:
+            break
+        step = resend_step(endpoint)  # the answer was lost: the call may have been applied
     now = datetime.now(UTC)
     if isinstance(answer, PermanentError) and pushed_before(step, answer.error_code):
         await _mark_in_doubt(session_id, command_id)

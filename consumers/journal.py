@@ -15,6 +15,11 @@ command is delivered again (a crash, a rebalance), its entry decides:
                                      idempotent; a delete answered 9009 or a vehicle push
                                      answered 9012 after an interruption was applied the
                                      first time
+
+A lost answer is an interruption too: a call that timed out, was cut off or got a 5xx
+may have been applied before the answer was lost (the Controller commits, then fails).
+The attempt after it is a re-send with the same rules (``resend_step``), so a live
+retry can no more double a push than a crash can.
 """
 
 from __future__ import annotations
@@ -47,6 +52,11 @@ def next_step(entry: dict[str, Any] | None, endpoint: str) -> Step:
         return Step.CALL
     if entry.get("state") == DONE:
         return Step.SKIP
+    return Step.RECONCILE_PUSH if endpoint == "permits/push" else Step.REAPPLY
+
+
+def resend_step(endpoint: str) -> Step:
+    """The step of the next attempt after a call whose answer was lost."""
     return Step.RECONCILE_PUSH if endpoint == "permits/push" else Step.REAPPLY
 
 

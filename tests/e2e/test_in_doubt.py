@@ -1,4 +1,8 @@
-"""A push interrupted by a hard crash after the Controller applied it: in doubt, then resolved."""
+"""Calls interrupted after the Controller applied them: by a hard crash, or by a lost answer.
+
+A push whose outcome is unknown is looked up before it is sent again (in doubt when
+found, then resolved by an operator); an update or delete is re-sent safely.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +19,20 @@ from tests.e2e.conftest import metric_value, wait_until
 pytestmark = pytest.mark.slow
 
 
-def active_permit() -> dict[str, str]:
+def active_permit(plate: str = "DOUBT1", permit_no: str | None = "DOUBT-1") -> dict[str, str]:
     """A permit valid now, so validate/plate lists it."""
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-    return {
+    body = {
         "Amount": "6.50",
         "CurrencyID": "CAD",
-        "LicencePlate": "DOUBT1",
+        "LicencePlate": plate,
         "zone": "Lot 4",
-        "permitNo": "DOUBT-1",
         "startTime": start.strftime("%Y-%m-%dT%H:%M:%S"),
         "endTime": (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S"),
     }
+    if permit_no is not None:
+        body["permitNo"] = permit_no
+    return body
 
 
 async def test_a_push_applied_before_a_crash_is_reported_in_doubt_and_resolved_by_an_operator(
@@ -84,3 +90,47 @@ async def test_a_push_applied_before_a_crash_is_reported_in_doubt_and_resolved_b
 
 async def _is(state, expected: str) -> bool:
     return await state() == expected
+
+
+async def test_a_call_whose_answer_is_lost_after_the_controller_applied_it_is_never_doubled(stack):
+    stack.start_sandbox()
+    stack.start_worker()
+    stack.start_gateway()
+    status_url = f"http://127.0.0.1:{stack.env['PARKSTREAM_WORKER_WEB_PORT']}/sessions/"
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        def state(reference: str):
+            async def current() -> str | None:
+                answer = await http.get(status_url + reference)
+                return answer.json().get("state") if answer.status_code == 200 else None
+
+            return current
+
+        # The Controller stores the push, then answers 503. No ticket number, so a second
+        # push would not be refused: only the lookup before re-sending prevents a double.
+        await stack.set_faults(http, fail_next=1, after_apply=True, endpoints=["permits/push"])
+        lost = await stack.push(http, active_permit("LOST1", permit_no=None))
+        assert await wait_until(lambda: _is(state(lost), "in_doubt"), timeout=60)
+
+        # A 503 before anything was stored: looked up, not found, pushed again.
+        await stack.set_faults(http, fail_next=1, endpoints=["permits/push"])
+        retried = await stack.push(http, active_permit("RETRY1", permit_no=None))
+        assert await wait_until(lambda: _is(state(retried), "delivered"), timeout=60)
+
+        # The delete is applied, then answered 503; re-sent, it gets 9009: applied once.
+        await stack.set_faults(http, fail_next=1, after_apply=True, endpoints=["permits/delete"])
+        answer = await http.post(
+            f"{stack.gateway_url}/api/{CLIENT}/v1/permits/delete",
+            json={"apiToken": VENDOR_TOKEN, "referenceID": retried},
+        )
+        assert answer.status_code == 200, answer.text
+        assert await wait_until(lambda: _is(state(retried), "deleted"), timeout=60)
+
+        plates = [p["plate"] for p in await stack.sandbox_permits(http)]
+        assert sorted(plates) == ["LOST1", "RETRY1"]  # each pushed once
+        metrics = await stack.worker_metrics(http)
+        assert metric_value(metrics, "parkstream_sessions_in_doubt_total") == 1
+        assert (
+            metric_value(metrics, "parkstream_journal_reconciled_total", outcome="reapplied") == 1
+        )
+    assert read_dead_letters(stack.settings) == []

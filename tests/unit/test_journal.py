@@ -10,6 +10,7 @@ from consumers.journal import (
     next_step,
     push_visible,
     pushed_before,
+    resend_step,
 )
 from schemas.controller import PlatePermit
 
@@ -33,6 +34,15 @@ def test_an_interrupted_push_is_reconciled_before_any_second_push():
 @pytest.mark.parametrize("endpoint", ["permits/update", "permits/delete"])
 def test_an_interrupted_update_or_delete_is_reapplied(endpoint):
     assert next_step(intent_entry(NOW), endpoint) is Step.REAPPLY
+
+
+def test_a_call_whose_answer_was_lost_is_sent_again_like_an_interrupted_one():
+    # A timeout or a 5xx may follow an applied call: the retry must not double a push,
+    # and a retried delete answered 9009 was applied the first time.
+    assert resend_step("permits/push") is Step.RECONCILE_PUSH
+    assert applied_before(resend_step("permits/delete"), "permits/delete", 9009)
+    assert applied_before(resend_step("vehicles/push"), "vehicles/push", 9012)
+    assert resend_step("permits/update") is Step.REAPPLY
 
 
 def test_a_reapplied_delete_answered_9009_or_vehicle_answered_9012_counts_as_applied():
