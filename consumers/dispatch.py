@@ -97,9 +97,19 @@ for _outcome in ("skipped", "reapplied", "pushed_again", "in_doubt"):
 # the command being processed, so the journal is co-partitioned with the commands.
 journal = app.Table("journal", default=None, partitions=settings.topic_partitions, key_type=str)
 
-# parkstream reference id -> {"controller_ref", "state", "at", "error_code", ...}:
-# what became of each session, and the Controller's reference id learned from its push.
-sessions = app.Table("sessions", default=None, partitions=settings.topic_partitions, key_type=str)
+# parkstream reference id (as bytes: ``session_key``) -> {"controller_ref", "state", "at",
+# "error_code", ...}: what became of each session, and the Controller's reference id
+# learned from its push. Bytes keys are stored raw, the same bytes as the commands
+# topic's key: /sessions/{ref} is routed by hashing the serialized key. With str keys
+# Faust serializes them as JSON ('"ps-..."'), which hashed to another partition for
+# about two keys in three, and the request reached a worker without the session (404).
+sessions = app.Table("sessions", default=None, partitions=settings.topic_partitions, key_type=bytes)
+
+
+def session_key(reference_id: str) -> bytes:
+    """The ``sessions`` table key of a parkstream reference id."""
+    return reference_id.encode()
+
 
 breaker = CircuitBreaker()
 _controller: ControllerClient | None = None
@@ -192,9 +202,9 @@ async def _session_update(session_id: str | None, **changes: Any) -> None:
     """Record what became of a session (durable with the next journal entry)."""
     if session_id is None:
         return
-    state = dict(sessions.get(session_id) or {})
+    state = dict(sessions.get(session_key(session_id)) or {})
     state.update(changes, at=datetime.now(UTC).isoformat())
-    sessions[session_id] = state
+    sessions[session_key(session_id)] = state
 
 
 async def _record_result(message: Any, result: dict[str, Any]) -> None:
@@ -237,7 +247,7 @@ async def apply_command(event: faust.EventT) -> None:
         RECONCILED.labels("skipped").inc()
         log.info('command already done command_id="%s"', command_id)
         return
-    session = sessions.get(session_id) if session_id else None
+    session = sessions.get(session_key(session_id)) if session_id else None
     if endpoint in ("permits/update", "permits/delete"):
         held = await _held_for_session(message, command, session)
         if held:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.dispatch import sessions
+from consumers.dispatch import session_key, sessions
 from streams.app import app
 
 
@@ -28,7 +28,7 @@ def session_status(reference_id: str, state: dict[str, Any]) -> dict[str, Any]:
 @app.page("/sessions/{reference_id}")
 @app.table_route(table=sessions, match_info="reference_id")
 async def get_session(web: Any, request: Any, reference_id: str) -> Any:
-    state = sessions.get(reference_id)
+    state = sessions.get(session_key(reference_id))
     if state is None:
         return web.json({"reference_id": reference_id, "state": None}, status=404)
     return web.json(session_status(reference_id, state))
