@@ -55,6 +55,7 @@ from streams.app import (
     send_dead_letter,
     settings,
 )
+from streams.durable import acknowledged, durable_set
 
 log = logging.getLogger(__name__)
 
@@ -185,31 +186,30 @@ async def call_until_answered(
 
 
 async def _journal(command_id: str, entry: dict[str, Any]) -> None:
-    """Write a journal entry and wait until its changelog has it.
+    """Write a journal entry; return once Kafka has it (``streams.durable``).
 
-    An intent must be durable before the call it announces; an outcome (written after
-    the result and the session state) before the key's next command starts, so after a
-    crash only a key's one in-flight command can be unsettled.
+    An intent is durable before the call it announces. An outcome is written after
+    everything it vouches for (the result, the session state, a dead letter) is
+    durable, and before the key's next command starts: after a crash only a key's one
+    in-flight command can be unsettled, and a ``done`` entry never outlives its effects.
     """
-    journal[command_id] = entry
-    # Waits for everything sent before too (the result, the session state). Awaiting just
-    # this record's future was faster but left a command waiting forever after a
-    # rebalance in the two-worker crash test; see the closing note of session 1.
-    await app.producer.flush()
+    await durable_set(journal, command_id, entry)
 
 
 async def _session_update(session_id: str | None, **changes: Any) -> None:
-    """Record what became of a session (durable with the next journal entry)."""
+    """Record what became of a session; return once Kafka has it."""
     if session_id is None:
         return
     state = dict(sessions.get(session_key(session_id)) or {})
     state.update(changes, at=datetime.now(UTC).isoformat())
-    sessions[session_key(session_id)] = state
+    await durable_set(sessions, session_key(session_id), state)
 
 
 async def _record_result(message: Any, result: dict[str, Any]) -> None:
-    """Publish a result (durable with the journal entry flushed after it)."""
-    await results_topic.send(key=message.key, value=codec().encode("ControllerResult", result))
+    """Publish a result; return once Kafka has it."""
+    await acknowledged(
+        results_topic.send(key=message.key, value=codec().encode("ControllerResult", result))
+    )
     EVENTS_PRODUCED.labels("results").inc()
 
 
@@ -259,6 +259,7 @@ async def apply_command(event: faust.EventT) -> None:
             message,
             dead_letter(message, "schema_violation", exc.code, exc.message, command_id),
         )
+        await _journal(command_id, done_entry(datetime.now(UTC), "rejected", exc.code))
         return
 
     if step is Step.CALL:
@@ -345,6 +346,8 @@ async def _held_for_session(
     else:
         return False
     await send_dead_letter(message, dead_letter(message, reason, code, text, command["command_id"]))
+    # Held once: a redelivery must not hold it again, or a replay would apply it twice.
+    await _journal(command["command_id"], done_entry(datetime.now(UTC), "held", code))
     return True
 
 

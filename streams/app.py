@@ -25,6 +25,7 @@ from parkstream.settings import Settings
 from schemas.avro import DecodeError, codec
 from schemas.avro import configure as configure_codec
 from streams.dedupe import check
+from streams.durable import acknowledged
 from streams.enrich import (
     Defaults,
     UserTypeDirectory,
@@ -151,8 +152,9 @@ async def send_dead_letter(message: Any, record: dict[str, Any]) -> None:
     }
     if record["error_code"] is not None:
         headers["__dlq.error_code"] = str(record["error_code"]).encode()
-    await dlq_topic.send(
-        key=message.key, value=codec().encode("DeadLetter", record), headers=headers
+    # Acknowledged before the caller records the command as done or acks its offset.
+    await acknowledged(
+        dlq_topic.send(key=message.key, value=codec().encode("DeadLetter", record), headers=headers)
     )
     DEAD_LETTERS.labels(record["reason"], str(record["error_code"] or "")).inc()
     EVENTS_PRODUCED.labels("dlq").inc()

@@ -1,17 +1,19 @@
 """Crash test: sessions through the gateway while workers are SIGKILLed and the Controller fails.
 
 Every session is created; a third are then updated and deleted, another third only
-updated. Meanwhile the worker is killed (SIGKILL) five times at random moments and
-restarted, and the Controller answers 20% of calls with 503. At the end the
-Controller's own call journal must show: every permit pushed exactly once, every
-update and delete applied after its push, no update applied after its delete, and
-every session in its final state. The only exceptions allowed are sessions
-reported ``in_doubt`` (their push was in flight at a kill), and they are counted.
+updated. Meanwhile the worker is killed (SIGKILL) five times, each at a random moment
+while it is calling the Controller, and restarted; the Controller answers 20% of calls
+with 503. At the end the Controller's own call journal must show: every permit pushed
+exactly once, every update and delete applied after its push, no update applied after
+its delete, and every session in its final state. The only exceptions allowed are
+sessions reported ``in_doubt`` (their push was in flight at a kill), and they are
+counted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -24,7 +26,7 @@ import pytest
 from consumers.deadletters import read_dead_letters
 from parkstream.broker import free_port
 from tests.conftest import CLIENT, VENDOR_TOKEN
-from tests.e2e.conftest import Stack, wait_until
+from tests.e2e.conftest import Stack, metric_value, wait_until
 
 # The settle wait below allows 600 s; pytest-timeout's 300 s default must not cut it short.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -74,17 +76,38 @@ async def vendor_traffic(stack: Stack, http: httpx.AsyncClient, indexes, start, 
 
 
 async def killer(stack: Stack, kills: int, stop: asyncio.Event, rng: random.Random) -> int:
-    """SIGKILL a random live worker ``kills`` times, restarting it on the same port."""
+    """SIGKILL a random live worker ``kills`` times, restarting it on the same port.
+
+    Each kill lands mid-work: once the victim is making Controller calls (a restarted
+    worker first waits for the group to drop its dead predecessor), at a random moment.
+    """
     done = 0
     while done < kills and not stop.is_set():
-        await asyncio.sleep(rng.uniform(3, 12))
         live = [w for w in stack.workers if w.proc is not None and w.proc.poll() is None]
         victim = rng.choice(live)
+        await _calling(victim, timeout=60)
+        await asyncio.sleep(rng.uniform(0.2, 4))
         victim.stop(signal.SIGKILL)
         done += 1
         port = int(victim.env["PARKSTREAM_WORKER_WEB_PORT"])
         await asyncio.to_thread(stack.start_worker, port)
     return done
+
+
+async def _calling(worker, timeout: float) -> None:
+    """Wait until ``worker`` has made a Controller call (or ``timeout``: the work may be done)."""
+    url = f"http://127.0.0.1:{worker.env['PARKSTREAM_WORKER_WEB_PORT']}/metrics"
+
+    async def calls() -> float:
+        async with httpx.AsyncClient(timeout=5) as http:
+            try:
+                text = (await http.get(url)).text
+            except httpx.HTTPError:  # still starting
+                return 0.0
+        return metric_value(text, "parkstream_controller_calls_total")
+
+    with contextlib.suppress(TimeoutError):
+        await wait_until(calls, timeout=timeout, interval=0.2)
 
 
 async def test_sessions_survive_worker_kills_and_controller_failures_exactly_once(stack):
