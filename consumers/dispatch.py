@@ -19,11 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import faust
-from faust.streams import _current_event
+from faust.streams import _current_event, current_event
 from prometheus_client import Counter, Gauge, Histogram
 
 from consumers.apply import call_fields, result_record
@@ -33,6 +33,7 @@ from consumers.journal import (
     Step,
     applied_before,
     done_entry,
+    expired,
     intent_entry,
     next_step,
     push_visible,
@@ -73,6 +74,10 @@ CONTROLLER_LATENCY = Histogram(
 RETRIES = Counter("parkstream_controller_retries_total", "Controller calls retried.", ["endpoint"])
 IN_FLIGHT = Gauge("parkstream_controller_in_flight", "Controller calls in flight.")
 CIRCUIT = Gauge("parkstream_circuit_state", "Controller circuit: 0 closed, 1 half-open, 2 open.")
+JOURNAL_PRUNED = Counter(
+    "parkstream_journal_pruned_total",
+    "Journal entries dropped after PARKSTREAM_JOURNAL_RETENTION_DAYS.",
+)
 RECONCILED = Counter(
     "parkstream_journal_reconciled_total",
     "Interrupted calls (a crash, or an answer lost to a timeout or 5xx) settled by re-sending.",
@@ -111,6 +116,9 @@ def session_key(reference_id: str) -> bytes:
     """The ``sessions`` table key of a parkstream reference id."""
     return reference_id.encode()
 
+
+JOURNAL_RETENTION = timedelta(days=settings.journal_retention_days)
+_journal_pruned_on: dict[int, date] = {}
 
 breaker = CircuitBreaker()
 _controller: ControllerClient | None = None
@@ -193,7 +201,29 @@ async def _journal(command_id: str, entry: dict[str, Any]) -> None:
     durable, and before the key's next command starts: after a crash only a key's one
     in-flight command can be unsettled, and a ``done`` entry never outlives its effects.
     """
-    await durable_set(journal, command_id, entry)
+    event = current_event()
+    partition = event.message.partition if event is not None else None
+    await durable_set(journal, command_id, {**entry, "partition": partition})
+
+
+def _prune_journal(partition: int, now: datetime) -> None:
+    """Once a day per partition: drop its ``done`` entries older than the retention.
+
+    A command redelivered or re-sent by a vendor after that is no longer recognised by
+    the journal (dedupe still drops a second create of a session at any time), so the
+    retention (``PARKSTREAM_JOURNAL_RETENTION_DAYS``, at least 1) must outlast any
+    redelivery and any vendor retry. The scan is of the whole table, once a day.
+    """
+    today = now.date()
+    if _journal_pruned_on.get(partition) == today:
+        return
+    _journal_pruned_on[partition] = today
+    stale = expired(list(journal.items()), partition, now, JOURNAL_RETENTION)
+    for command_id in stale:
+        del journal[command_id]  # a tombstone in this partition's changelog
+    JOURNAL_PRUNED.inc(len(stale))
+    if stale:
+        log.info('journal pruned partition=%d entries=%d day="%s"', partition, len(stale), today)
 
 
 async def _session_update(session_id: str | None, **changes: Any) -> None:
@@ -364,6 +394,7 @@ async def dispatch(stream: faust.StreamT) -> None:
         token = _current_event.set(weakref.ref(event))
         try:
             await apply_command(event)
+            _prune_journal(event.message.partition, datetime.now(UTC))
         finally:
             _current_event.reset(token)
         for done in tracker.finished(event.message.tp, delivery):

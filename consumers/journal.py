@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from schemas.controller import PlatePermit
@@ -66,6 +66,30 @@ def intent_entry(at: datetime) -> dict[str, Any]:
 
 def done_entry(at: datetime, outcome: str, error_code: int | None = None) -> dict[str, Any]:
     return {"state": DONE, "at": at.isoformat(), "outcome": outcome, "error_code": error_code}
+
+
+def expired(
+    entries: Iterable[tuple[str, dict[str, Any] | None]],
+    partition: int,
+    now: datetime,
+    retention: timedelta,
+) -> list[str]:
+    """Command ids of ``partition``'s ``done`` entries older than ``retention``.
+
+    Only ``done`` entries go: an ``intent`` is a call whose outcome is unknown, kept
+    until its command is settled. Entries of other partitions, or written before
+    entries named their partition, are left alone: a deletion is written to the
+    partition of the event being processed, which must be the entry's own.
+    """
+    cutoff = now - retention
+    return [
+        command_id
+        for command_id, entry in entries
+        if entry is not None
+        and entry.get("state") == DONE
+        and entry.get("partition") == partition
+        and datetime.fromisoformat(entry["at"]) < cutoff
+    ]
 
 
 def applied_before(step: Step, endpoint: str, error_code: int | None) -> bool:

@@ -46,6 +46,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _days_at_least_one(raw: str) -> float:
+    value = float(raw)
+    if not value >= 1:
+        raise ValueError("must be a number of days, at least 1")
+    return value
+
+
 def _http_url(raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -171,6 +178,7 @@ class Settings:
     controller_concurrency: int = _env("CONTROLLER_CONCURRENCY", _positive_int, default=32)
     controller_timezone: str = _env("CONTROLLER_TIMEZONE", _timezone, default="UTC")
     dedupe_window: float = _env("DEDUPE_WINDOW", _positive_float, default=600.0)
+    journal_retention_days: float = _env("JOURNAL_RETENTION_DAYS", _days_at_least_one, default=30.0)
     zone_aliases: Path | None = _env("ZONE_ALIASES", _existing_file, default=None)
     default_currency: str = _env("DEFAULT_CURRENCY", _currency, default="CAD")
     default_province: str = _env("DEFAULT_PROVINCE", default="")

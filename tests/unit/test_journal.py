@@ -6,6 +6,7 @@ from consumers.journal import (
     Step,
     applied_before,
     done_entry,
+    expired,
     intent_entry,
     next_step,
     push_visible,
@@ -70,3 +71,18 @@ def test_a_push_is_visible_when_a_permit_ends_at_its_end_time_in_display_time():
     assert push_visible([permit(datetime(2026, 11, 23, 17, 30))], end, UTC)
     assert not push_visible([permit(datetime(2026, 11, 23, 17, 31))], end, UTC)
     assert not push_visible([], end, UTC)
+
+
+def test_only_settled_entries_of_the_partition_older_than_the_retention_expire():
+    retention = timedelta(days=30)
+    old, recent = NOW - timedelta(days=31), NOW - timedelta(days=29)
+    entries = [
+        ("old-done", {**done_entry(old, "applied"), "partition": 2}),
+        ("old-held", {**done_entry(old, "held", 9009), "partition": 2}),
+        ("recent-done", {**done_entry(recent, "applied"), "partition": 2}),
+        ("old-intent", {**intent_entry(old), "partition": 2}),  # outcome unknown: kept
+        ("other-partition", {**done_entry(old, "applied"), "partition": 1}),
+        ("no-partition", done_entry(old, "applied")),  # written before entries named it
+        ("deleted", None),
+    ]
+    assert expired(entries, 2, NOW, retention) == ["old-done", "old-held"]
