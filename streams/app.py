@@ -62,6 +62,9 @@ app = faust.App(
     # against an end offset one behind it (same bug family), crashing recovery.
     recovery_consistency_check=False,
     producer_acks=-1,
+    # A produce request left unanswered is retried after this, instead of stalling its
+    # partition (and every write queued behind it) for Faust's default 20 minutes.
+    producer_request_timeout=30,
     # PARKSTREAM_PRODUCER_BATCH_MESSAGES=1 (the local Tansu broker): one record per batch,
     # since Tansu answers ListOffsets wrongly for larger batches and Faust's table recovery
     # reads changelogs up to that answer. aiokafka always admits a batch's first record.

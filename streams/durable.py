@@ -29,9 +29,17 @@ ACK_TIMEOUT_SECONDS = 60.0
 
 
 async def acknowledged(sending: Awaitable[Any]) -> None:
-    """Await ``topic.send(...)`` and then the broker's acknowledgement of that record."""
-    pending = await sending
-    await asyncio.wait_for(pending, ACK_TIMEOUT_SECONDS)
+    """Await ``topic.send(...)`` and then the broker's acknowledgement of that record.
+
+    One timeout covers both: the send itself can wait for the partition's previous
+    batch (aiokafka), and that wait is bounded only by the producer's request timeout.
+    """
+
+    async def sent_and_acknowledged() -> None:
+        pending = await sending
+        await pending
+
+    await asyncio.wait_for(sent_and_acknowledged(), ACK_TIMEOUT_SECONDS)
 
 
 async def durable_set(table: faust.Table, key: Any, value: Any) -> None:

@@ -31,3 +31,13 @@ async def test_a_durable_write_outside_an_event_is_refused_before_anything_chang
     with pytest.raises(RuntimeError, match="current_event"):
         await durable.durable_set(journal, "cmd-1", {"state": "intent"})
     assert "cmd-1" not in journal.data
+
+
+async def test_a_send_that_never_returns_fails_the_writer_too(monkeypatch):
+    monkeypatch.setattr(durable, "ACK_TIMEOUT_SECONDS", 0.05)
+
+    async def sending():
+        await asyncio.Event().wait()  # stuck behind the partition's previous batch
+
+    with pytest.raises(TimeoutError):
+        await durable.acknowledged(sending())
