@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import faust
-from faust.streams import _current_event, current_event
+from faust.streams import _current_event
 from prometheus_client import Counter, Gauge, Histogram
 
 from consumers.apply import call_fields, result_record
@@ -56,7 +56,7 @@ from streams.app import (
     send_dead_letter,
     settings,
 )
-from streams.durable import acknowledged, durable_set
+from streams.durable import acknowledged, current_partition, durable_set
 
 log = logging.getLogger(__name__)
 
@@ -201,9 +201,7 @@ async def _journal(command_id: str, entry: dict[str, Any]) -> None:
     durable, and before the key's next command starts: after a crash only a key's one
     in-flight command can be unsettled, and a ``done`` entry never outlives its effects.
     """
-    event = current_event()
-    partition = event.message.partition if event is not None else None
-    await durable_set(journal, command_id, {**entry, "partition": partition})
+    await durable_set(journal, command_id, {**entry, "partition": current_partition()})
 
 
 def _prune_journal(partition: int, now: datetime) -> None:
@@ -218,7 +216,7 @@ def _prune_journal(partition: int, now: datetime) -> None:
     if _journal_pruned_on.get(partition) == today:
         return
     _journal_pruned_on[partition] = today
-    stale = expired(list(journal.items()), partition, now, JOURNAL_RETENTION)
+    stale = expired(journal.items(), partition, now, JOURNAL_RETENTION)  # read before deleting
     for command_id in stale:
         del journal[command_id]  # a tombstone in this partition's changelog
     JOURNAL_PRUNED.inc(len(stale))

@@ -42,6 +42,14 @@ async def acknowledged(sending: Awaitable[Any]) -> None:
     await asyncio.wait_for(sent_and_acknowledged(), ACK_TIMEOUT_SECONDS)
 
 
+def current_partition() -> int:
+    """The partition of the event being processed (where its table writes belong)."""
+    event = current_event()
+    if event is None:
+        raise RuntimeError("a durable write needs the event being processed (faust current_event)")
+    return event.message.partition
+
+
 async def durable_set(table: faust.Table, key: Any, value: Any) -> None:
     """``table[key] = value``, returning once its changelog record is acknowledged.
 
@@ -49,10 +57,6 @@ async def durable_set(table: faust.Table, key: Any, value: Any) -> None:
     table writes do, so the table stays co-partitioned with its source topic and a
     new owner of that partition recovers it from the changelog.
     """
-    event = current_event()
-    if event is None:
-        raise RuntimeError("durable_set needs the event being processed (faust current_event)")
+    partition = current_partition()
     table.data[key] = value
-    await acknowledged(
-        table.changelog_topic.send(key=key, value=value, partition=event.message.partition)
-    )
+    await acknowledged(table.changelog_topic.send(key=key, value=value, partition=partition))

@@ -100,6 +100,17 @@ class Stack:
         answer = await http.put(f"{self.sandbox_url}/_sandbox/faults", json=faults)
         assert answer.status_code == 200, answer.text
 
+    async def session_status(
+        self, http: httpx.AsyncClient, reference: str, worker: ParkstreamProcess | None = None
+    ) -> dict[str, Any]:
+        """``GET /sessions/{reference}`` on ``worker`` (default: the last one started).
+
+        Any answer but 200 reads as ``{"state": None}``: no outcome recorded (yet).
+        """
+        port = (worker or self.workers[-1]).env["PARKSTREAM_WORKER_WEB_PORT"]
+        answer = await http.get(f"http://127.0.0.1:{port}/sessions/{reference}")
+        return answer.json() if answer.status_code == 200 else {"state": None}
+
     async def worker_metrics(self, http: httpx.AsyncClient, worker: int = 0) -> str:
         port = self.workers[worker].env["PARKSTREAM_WORKER_WEB_PORT"]
         return (await http.get(f"http://127.0.0.1:{port}/metrics")).text

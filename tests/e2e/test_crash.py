@@ -223,7 +223,5 @@ async def _only_in_doubt_left(stack, http, by_number, refs, start, sessions) -> 
 
 
 async def _state(stack: Stack, reference: str) -> str | None:
-    port = stack.workers[-1].env["PARKSTREAM_WORKER_WEB_PORT"]
     async with httpx.AsyncClient(timeout=10) as http:
-        answer = await http.get(f"http://127.0.0.1:{port}/sessions/{reference}")
-    return answer.json().get("state") if answer.status_code == 200 else None
+        return (await stack.session_status(http, reference))["state"]

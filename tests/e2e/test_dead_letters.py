@@ -50,11 +50,7 @@ async def test_a_rejected_push_is_dead_lettered_with_its_code_and_replayed_once(
         )  # the second replay was seen and skipped
         assert len(await stack.sandbox_permits(http)) == 1
         assert permits[0]["plate"] == "PL8RDR"
-        status = (
-            await http.get(
-                f"http://127.0.0.1:{stack.env['PARKSTREAM_WORKER_WEB_PORT']}/sessions/{reference}"
-            )
-        ).json()
+        status = await stack.session_status(http, reference)
         assert status["state"] == "delivered"
         assert status["controller_reference_id"] == permits[0]["reference_id"]
 

@@ -51,13 +51,9 @@ async def test_a_push_applied_before_a_crash_is_reported_in_doubt_and_resolved_b
         await http.delete(f"{stack.sandbox_url}/_sandbox/faults")
 
         stack.start_worker()
-        status_url = (
-            f"http://127.0.0.1:{stack.env['PARKSTREAM_WORKER_WEB_PORT']}/sessions/{reference}"
-        )
 
         async def state() -> str | None:
-            answer = await http.get(status_url)
-            return answer.json().get("state") if answer.status_code == 200 else None
+            return (await stack.session_status(http, reference))["state"]
 
         assert await wait_until(lambda: _is(state, "in_doubt"), timeout=120)
         assert len(await stack.sandbox_permits(http)) == 1  # never pushed twice
@@ -96,13 +92,11 @@ async def test_a_call_whose_answer_is_lost_after_the_controller_applied_it_is_ne
     stack.start_sandbox()
     stack.start_worker()
     stack.start_gateway()
-    status_url = f"http://127.0.0.1:{stack.env['PARKSTREAM_WORKER_WEB_PORT']}/sessions/"
     async with httpx.AsyncClient(timeout=10) as http:
 
         def state(reference: str):
             async def current() -> str | None:
-                answer = await http.get(status_url + reference)
-                return answer.json().get("state") if answer.status_code == 200 else None
+                return (await stack.session_status(http, reference))["state"]
 
             return current
 

@@ -49,12 +49,10 @@ async def test_every_worker_answers_the_status_of_every_session(stack):
         assert await wait_until(all_applied, timeout=120)
 
         async def answers(worker) -> dict[str, str | None]:
-            port = worker.env["PARKSTREAM_WORKER_WEB_PORT"]
-            found = {}
-            for reference in references:
-                answer = await http.get(f"http://127.0.0.1:{port}/sessions/{reference}")
-                found[reference] = answer.json().get("state")
-            return found
+            return {
+                reference: (await stack.session_status(http, reference, worker))["state"]
+                for reference in references
+            }
 
         for worker in workers:
             # Both workers own partitions (3 partitions, 2 workers): about half of the
