@@ -80,6 +80,9 @@ def scenario(latency_ms: int, permits: int) -> tuple[float, float]:
             **os.environ,
             "PARKSTREAM_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "PARKSTREAM_TOPIC_PARTITIONS": "6",
+            # One broker: one replica (PARKSTREAM_TOPIC_REPLICATION_FACTOR in README.md).
+            "PARKSTREAM_TOPIC_REPLICATION_FACTOR": "1",
+            "PARKSTREAM_TOPIC_MIN_INSYNC_REPLICAS": "1",
             "PARKSTREAM_PRODUCER_BATCH_MESSAGES": os.environ.get("PARKSTREAM_BENCH_BATCH", "1"),
             "PARKSTREAM_CONTROLLER_API_TOKEN": "bench-controller-token",
             "PARKSTREAM_VENDOR_TOKENS": f"bench={TOKEN}",

@@ -168,7 +168,11 @@ def main(argv: list[str] | None = None) -> None:
     add_dlq_arguments(dlq)
     dlq.set_defaults(func=cmd_dlq)
     args = parser.parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except SettingsError as exc:  # found after start, e.g. a replication factor the cluster lacks
+        print(f"parkstream: bad setting: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

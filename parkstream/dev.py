@@ -156,6 +156,9 @@ def run_dev(settings: Settings, demo_rate: float = 2.0) -> int:
         "PARKSTREAM_VENDOR_TOKENS": os.environ.get("PARKSTREAM_VENDOR_TOKENS")
         or f"{DEMO_VENDOR}={DEMO_VENDOR_TOKEN}",
         "PARKSTREAM_DATA_DIR": str(settings.data_dir),
+        # One broker: one replica (PARKSTREAM_TOPIC_REPLICATION_FACTOR in README.md).
+        "PARKSTREAM_TOPIC_REPLICATION_FACTOR": "1",
+        "PARKSTREAM_TOPIC_MIN_INSYNC_REPLICAS": "1",
         # Tansu answers ListOffsets wrongly for multi-record batches (README.md).
         "PARKSTREAM_PRODUCER_BATCH_MESSAGES": "1",
     }

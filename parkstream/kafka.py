@@ -10,13 +10,15 @@ import asyncio
 import logging
 import threading
 import uuid
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from prometheus_client import Gauge
 
-from parkstream.settings import TOPICS, Settings
+from parkstream.settings import PREFIX, TOPICS, Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -29,23 +31,85 @@ class BrokerUnavailable(RuntimeError):
     """The broker did not take a record (down, timed out, or refused it)."""
 
 
-def ensure_topics(settings: Settings, timeout: float = 15.0) -> list[str]:
+TOPICS_UNDER_REPLICATED = Gauge(
+    "parkstream_topic_replicas_missing",
+    "Replicas a parkstream topic has fewer than PARKSTREAM_TOPIC_REPLICATION_FACTOR (checked at "
+    "start; 0 when it has enough).",
+    ["topic"],
+)
+
+
+def replication_problems(
+    settings: Settings, brokers: int, replicas: Mapping[str, int]
+) -> tuple[str | None, dict[str, int]]:
+    """``(error, missing)`` for a cluster of ``brokers`` whose topics have ``replicas``
+    (topic -> fewest replicas of any of its partitions).
+
+    ``error`` is the one line that stops the start when the configured factor cannot be
+    met; ``missing`` names each existing topic with fewer replicas than configured.
+    """
+    wanted = settings.topic_replication_factor
+    if wanted > brokers:
+        return (
+            f"{PREFIX}TOPIC_REPLICATION_FACTOR={wanted}: the cluster has {brokers} "
+            f"broker{'s' if brokers != 1 else ''}; set it to at most {brokers}",
+            {},
+        )
+    return None, {name: wanted - n for name, n in replicas.items() if n < wanted}
+
+
+def topic_config(settings: Settings) -> dict[str, str]:
+    """Config of every topic parkstream creates (and of every Faust changelog)."""
+    return {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+
+
+def ensure_topics(
+    settings: Settings, timeout: float = 15.0, also_check: Iterable[str] = ()
+) -> list[str]:
     """Create parkstream's topics that do not exist yet; return the names created.
 
-    Existing topics are left as they are (their partition count is not changed).
+    Topics get ``PARKSTREAM_TOPIC_PARTITIONS`` partitions, ``PARKSTREAM_TOPIC_REPLICATION_FACTOR``
+    replicas and ``min.insync.replicas``. A factor larger than the cluster's broker count
+    raises ``SettingsError`` (one line naming the variable). An existing topic (or one of
+    ``also_check``, e.g. Faust's changelogs) with fewer replicas is left as it is, with a
+    warning line and ``parkstream_topic_replicas_missing``.
     """
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    existing = set(admin.list_topics(timeout=timeout).topics)
+    metadata = admin.list_topics(timeout=timeout)
     wanted = [settings.topic(name) for name in TOPICS]
-    missing = [
-        NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)
+    replicas = {
+        name: min((len(p.replicas) for p in topic.partitions.values()), default=0)
+        for name, topic in metadata.topics.items()
+        if name in {*wanted, *also_check}
+    }
+    error, missing = replication_problems(settings, len(metadata.brokers), replicas)
+    if error is not None:
+        raise SettingsError(error)
+    for name in replicas:
+        TOPICS_UNDER_REPLICATED.labels(name).set(missing.get(name, 0))
+    for name in sorted(missing):
+        log.warning(
+            'topic has fewer replicas than configured topic="%s" replicas=%d wanted=%d '
+            'variable="%sTOPIC_REPLICATION_FACTOR"',
+            name,
+            replicas[name],
+            settings.topic_replication_factor,
+            PREFIX,
+        )
+    missing_topics = [
+        NewTopic(
+            name,
+            num_partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
+            config=topic_config(settings),
+        )
         for name in wanted
-        if name not in existing
+        if name not in metadata.topics
     ]
-    if not missing:
+    if not missing_topics:
         return []
     created = []
-    for name, future in admin.create_topics(missing, request_timeout=timeout).items():
+    for name, future in admin.create_topics(missing_topics, request_timeout=timeout).items():
         try:
             future.result()
             created.append(name)

@@ -19,6 +19,10 @@ PREFIX = "PARKSTREAM_"
 # ids made with it prove nothing. Fine on one machine; the gateway warns at start.
 DEV_REFERENCE_SECRET = "parkstream-dev-only-reference-secret"
 MIN_REFERENCE_SECRET_LENGTH = 16
+# The circuit breaker's longest cooldown between probes (consumers.retry.CircuitBreaker).
+MAX_CIRCUIT_COOLDOWN_SECONDS = 30.0
+# A drain allows one Controller call plus this for writing its outcome.
+DRAIN_MARGIN_SECONDS = 5.0
 
 
 class SettingsError(ValueError):
@@ -149,6 +153,15 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _level(raw: str) -> str:
     return _choice("debug", "info", "warning", "error")(raw).upper()
 
@@ -170,6 +183,8 @@ class Settings:
     )
     topic_prefix: str = _env("TOPIC_PREFIX", default="")
     topic_partitions: int = _env("TOPIC_PARTITIONS", _positive_int, default=6)
+    topic_replication_factor: int = _env("TOPIC_REPLICATION_FACTOR", _positive_int, default=3)
+    topic_min_insync_replicas: int = _env("TOPIC_MIN_INSYNC_REPLICAS", _positive_int, default=2)
     data_dir: Path = _env("DATA_DIR", Path, default=Path("parkstream-data"))
     controller_url: str = _env("CONTROLLER_URL", _http_url, default="http://127.0.0.1:8081")
     controller_client: str = _env("CONTROLLER_CLIENT", default="OC-TOMA")
@@ -177,6 +192,8 @@ class Settings:
     controller_timeout: float = _env("CONTROLLER_TIMEOUT_SECONDS", _positive_float, default=10.0)
     controller_concurrency: int = _env("CONTROLLER_CONCURRENCY", _positive_int, default=32)
     controller_timezone: str = _env("CONTROLLER_TIMEZONE", _timezone, default="UTC")
+    reconcile_by_permit_no: bool = _env("RECONCILE_BY_PERMIT_NO", _flag, default=False)
+    worker_stall_seconds: float = _env("WORKER_STALL_SECONDS", _positive_float, default=120.0)
     dedupe_window: float = _env("DEDUPE_WINDOW", _positive_float, default=600.0)
     journal_retention_days: float = _env("JOURNAL_RETENTION_DAYS", _days_at_least_one, default=30.0)
     zone_aliases: Path | None = _env("ZONE_ALIASES", _existing_file, default=None)
@@ -202,6 +219,26 @@ class Settings:
 
     def __post_init__(self) -> None:
         self.vendors  # noqa: B018  (a name in both the variable and the file stops the start)
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise SettingsError(
+                f"{PREFIX}TOPIC_MIN_INSYNC_REPLICAS={self.topic_min_insync_replicas}: must not "
+                f"exceed {PREFIX}TOPIC_REPLICATION_FACTOR={self.topic_replication_factor} "
+                "(no write could be acknowledged)"
+            )
+        # An outage still probes the Controller at least this often: the watchdog must wait longer.
+        quietest = self.controller_timeout + MAX_CIRCUIT_COOLDOWN_SECONDS
+        if self.worker_stall_seconds <= quietest:
+            raise SettingsError(
+                f"{PREFIX}WORKER_STALL_SECONDS={self.worker_stall_seconds:g}: must exceed "
+                f"{PREFIX}CONTROLLER_TIMEOUT_SECONDS plus the circuit's longest cooldown "
+                f"({quietest:g} s), the longest quiet time of a healthy worker in an outage"
+            )
+
+    @property
+    def drain_seconds(self) -> float:
+        """How long a revocation or a stop waits for work under way (``streams.ownership``):
+        one Controller call and the writes of its outcome."""
+        return self.controller_timeout + DRAIN_MARGIN_SECONDS
 
     @property
     def vendors(self) -> dict[str, str]:

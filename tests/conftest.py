@@ -43,6 +43,9 @@ def stack_env(broker: LocalBroker, tmp_path: Path) -> dict[str, str]:
         "PARKSTREAM_SANDBOX_PORT": str(free_port()),
         "PARKSTREAM_WORKER_WEB_PORT": str(free_port()),
         "PARKSTREAM_LOG_LEVEL": "info",
+        # One broker: one replica (PARKSTREAM_TOPIC_REPLICATION_FACTOR in README.md).
+        "PARKSTREAM_TOPIC_REPLICATION_FACTOR": "1",
+        "PARKSTREAM_TOPIC_MIN_INSYNC_REPLICAS": "1",
         # Tansu: one record per batch (see PARKSTREAM_PRODUCER_BATCH_MESSAGES in README.md).
         "PARKSTREAM_PRODUCER_BATCH_MESSAGES": "1",
     }

@@ -43,6 +43,16 @@ def test_vendor_tokens_are_parsed_into_names():
         ("PARKSTREAM_CONTROLLER_TIMEOUT_SECONDS", "-1", "must be a number above 0"),
         ("PARKSTREAM_JOURNAL_RETENTION_DAYS", "0.5", "must be a number of days, at least 1"),
         ("PARKSTREAM_JOURNAL_RETENTION_DAYS", "nan", "must be a number of days, at least 1"),
+        ("PARKSTREAM_TOPIC_REPLICATION_FACTOR", "0", "PARKSTREAM_TOPIC_REPLICATION_FACTOR='0'"),
+        ("PARKSTREAM_RECONCILE_BY_PERMIT_NO", "maybe", "must be true or false"),
+        # 2 in-sync replicas of 1 could never acknowledge a write.
+        ("PARKSTREAM_TOPIC_REPLICATION_FACTOR", "1", "PARKSTREAM_TOPIC_MIN_INSYNC_REPLICAS=2"),
+        # A healthy worker in an outage is quiet for up to timeout + the longest cooldown.
+        (
+            "PARKSTREAM_WORKER_STALL_SECONDS",
+            "40",
+            "PARKSTREAM_WORKER_STALL_SECONDS=40: must exceed",
+        ),
     ],
 )
 def test_a_bad_value_is_refused_with_one_line_naming_the_variable(variable, value, says):
@@ -77,3 +87,28 @@ def test_every_setting_is_documented_in_the_readme():
         assert f"`{variable}`" in readme, variable
         if default:
             assert f"`{default}`" in readme, (variable, default)
+
+
+def test_production_defaults_keep_three_replicas_and_two_in_sync():
+    settings = Settings.from_env({})
+    assert (settings.topic_replication_factor, settings.topic_min_insync_replicas) == (3, 2)
+    assert settings.reconcile_by_permit_no is False  # never rely on permitNo being unique
+
+
+def test_a_replication_factor_the_cluster_cannot_meet_is_one_line_naming_the_variable():
+    from parkstream.kafka import replication_problems
+
+    settings = Settings.from_env({})
+    error, _ = replication_problems(settings, brokers=1, replicas={})
+    assert error is not None and error.startswith("PARKSTREAM_TOPIC_REPLICATION_FACTOR=3")
+    assert "\n" not in error
+
+
+def test_an_existing_topic_with_fewer_replicas_is_named_with_how_many_it_lacks():
+    from parkstream.kafka import replication_problems
+
+    settings = Settings.from_env({})
+    error, missing = replication_problems(
+        settings, brokers=5, replicas={"parkstream.sessions.v1": 1, "parkstream.dlq.v1": 3}
+    )
+    assert error is None and missing == {"parkstream.sessions.v1": 2}
