@@ -16,6 +16,8 @@ import random
 import time
 from collections.abc import Callable
 
+from parkstream.settings import MAX_CIRCUIT_COOLDOWN_SECONDS
+
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 30.0
 
@@ -48,7 +50,7 @@ class CircuitBreaker:
         self,
         failure_threshold: int = 5,
         cooldown_seconds: float = 2.0,
-        max_cooldown_seconds: float = 30.0,
+        max_cooldown_seconds: float = MAX_CIRCUIT_COOLDOWN_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.failure_threshold = failure_threshold
@@ -77,6 +79,12 @@ class CircuitBreaker:
             return min(self.base_cooldown, 0.5)
         self._probe_out = True
         return 0.0
+
+    def release_probe(self) -> None:
+        """The call that claimed the probe ended with no answer either way (it was given
+        up): another call may probe. Without this a probe that never reports would keep
+        the circuit half-open, and every call waiting, for good."""
+        self._probe_out = False
 
     def record_success(self) -> None:
         self.state = CircuitState.CLOSED

@@ -1,62 +1,131 @@
-"""Writes that return only once Kafka has acknowledged them: the journal's barrier.
+"""Writes that return only once Kafka has acknowledged them: the worker's only way to write.
 
-Faust's table writes go through a producer buffer, and ``app.producer.flush()`` is
-not a barrier for them: the buffer's flush gives up after 0.1 s without progress
-(``ProducerBuffer.flush_atmost``) and returns with records still queued, and records
-of different partitions are acknowledged in any order. Measured here: a SIGKILL in a
-two-worker crash test left a push's journal entry ``done`` on the broker while the
-session state written before it (the Controller's reference id) was lost, so the
-session's update was dead-lettered as "reference unknown".
+Faust's table writes (``table[key] = value``) go through its producer buffer, and two
+things about that buffer broke parkstream:
 
-``durable_set`` updates the table's local store and sends the changelog record
-itself, directly to the producer, then waits for that one record's acknowledgement;
-``acknowledged`` does the same for a ``topic.send``. A key's writes are therefore
-durable in the order they were made, without waiting for anybody else's.
+* it is no barrier: ``app.producer.flush()`` gives up after 0.1 s without progress
+  (``ProducerBuffer.flush_atmost``) with records still queued, and records of different
+  partitions are acknowledged in any order (a SIGKILL once left a journal ``done`` entry
+  whose session state, written before it, was lost);
+* while it holds more than 100 records, Faust stops handing records to *every* stream
+  until it drains (``ProducerBuffer.wait_until_ebb``, called for each record fetched), so
+  one agent writing faster than the broker acknowledges slows or stops all the others
+  (``producer buffer full`` in the log).
+
+So nothing in parkstream writes through it. Each write here sends the changelog record
+(or topic record) itself to the partition of the record being processed, awaits that
+record's own acknowledgement and only then updates the local store, with a bound: a write not
+acknowledged in ``ACK_TIMEOUT_SECONDS`` raises ``WriteTimeout`` and the caller stops the
+worker (a restart resumes from the journal), never a silent hang. Every write is made
+under the lease of the record it is for (``streams.ownership``): an owner that lost the
+partition cannot write.
+
+A key's writes are durable in the order they were made: records of one partition are
+sent in order and acknowledged in order.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
 import faust
-from faust.streams import current_event
 
-# A record not acknowledged in this time stops the worker (the key's task fails and the
-# dispatcher crashes the app); a restart resumes from the journal. Never a silent hang.
+from streams.ownership import Lease
+
+# A record not admitted by the producer, or not acknowledged, in this time stops the worker.
 ACK_TIMEOUT_SECONDS = 60.0
 
 
-async def acknowledged(sending: Awaitable[Any]) -> None:
-    """Await ``topic.send(...)`` and then the broker's acknowledgement of that record.
+class WriteTimeout(RuntimeError):
+    """Kafka did not acknowledge a record in ``ACK_TIMEOUT_SECONDS``: stop the worker."""
 
-    One timeout covers both: the send itself can wait for the partition's previous
-    batch (aiokafka), and that wait is bounded only by the producer's request timeout.
+
+async def _bounded(awaitable: Awaitable[Any], what: str) -> Any:
+    try:
+        return await asyncio.wait_for(awaitable, ACK_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise WriteTimeout(f"{what} not acknowledged in {ACK_TIMEOUT_SECONDS:.0f} s") from None
+
+
+async def sent(sending: Awaitable[Any], lease: Lease) -> asyncio.Future[Any]:
+    """Await ``topic.send(...)`` (the producer admits the record: it is queued, in order);
+    return the future of its acknowledgement. Raises ``Revoked`` for a void lease."""
+    try:
+        lease.check_write()
+    except BaseException:
+        if asyncio.iscoroutine(sending):
+            sending.close()  # never started: nothing was sent
+        raise
+    return await _bounded(sending, "record")
+
+
+async def acknowledged_all(acks: Iterable[asyncio.Future[Any]]) -> None:
+    """Wait for every acknowledgement (shielded: giving up must not cancel a send)."""
+    pending = list(acks)
+    if pending:
+        await _bounded(asyncio.gather(*(asyncio.shield(a) for a in pending)), "record")
+
+
+async def acknowledged(sending: Awaitable[Any], lease: Lease) -> None:
+    """Send one record (``topic.send(...)``) and return once Kafka acknowledged it."""
+    await acknowledged_all([await sent(sending, lease)])
+
+
+async def send_table_writes(
+    table: faust.Table, writes: Sequence[tuple[Any, Any]], lease: Lease
+) -> list[asyncio.Future[Any]]:
+    """Send the changelog records of ``(key, value)`` writes (``value`` ``None``: a deletion, a
+    tombstone), in order, to the lease's partition; return their acknowledgements.
+
+    The local table is not changed: ``apply_locally`` once the acknowledgements came, so
+    the local table never holds what Kafka does not (a revoked partition may come back to
+    this worker, which then recovers it on top of what it holds).
     """
+    acks = []
+    for key, value in writes:
+        sending = table.changelog_topic.send(
+            key=key,
+            value=value,
+            partition=lease.partition,
+            key_serializer=table.key_serializer,
+            # A deletion is a real tombstone (a null value), not the JSON text "null".
+            value_serializer="raw" if value is None else table.value_serializer,
+            # What Faust's own table writes do: a disk store records the offset it holds.
+            callback=table._on_changelog_sent,
+        )
+        acks.append(await sent(sending, lease))
+    return acks
 
-    async def sent_and_acknowledged() -> None:
-        pending = await sending
-        await pending
 
-    await asyncio.wait_for(sent_and_acknowledged(), ACK_TIMEOUT_SECONDS)
-
-
-def current_partition() -> int:
-    """The partition of the event being processed (where its table writes belong)."""
-    event = current_event()
-    if event is None:
-        raise RuntimeError("a durable write needs the event being processed (faust current_event)")
-    return event.message.partition
+def apply_locally(table: faust.Table, writes: Iterable[tuple[Any, Any]]) -> None:
+    """Apply acknowledged writes to the local table (``None``: delete the key)."""
+    for key, value in writes:
+        if value is None:
+            table.data.pop(key, None)
+        else:
+            table.data[key] = value
 
 
-async def durable_set(table: faust.Table, key: Any, value: Any) -> None:
-    """``table[key] = value``, returning once its changelog record is acknowledged.
+async def durable_write(
+    table: faust.Table, writes: Sequence[tuple[Any, Any]], lease: Lease
+) -> None:
+    """Write to ``table`` (see ``send_table_writes``), returning once Kafka has every record.
 
-    The record goes to the partition of the event being processed, as Faust's own
-    table writes do, so the table stays co-partitioned with its source topic and a
-    new owner of that partition recovers it from the changelog.
+    The records go to the partition of the record being processed, as Faust's own table
+    writes do, so the table stays co-partitioned with its source topic and a new owner of
+    that partition recovers it from the changelog.
     """
-    partition = current_partition()
-    table.data[key] = value
-    await acknowledged(table.changelog_topic.send(key=key, value=value, partition=partition))
+    await acknowledged_all(await send_table_writes(table, writes, lease))
+    apply_locally(table, writes)
+
+
+async def durable_set(table: faust.Table, key: Any, value: Any, lease: Lease) -> None:
+    """``table[key] = value``, returning once its changelog record is acknowledged."""
+    await durable_write(table, [(key, value)], lease)
+
+
+async def durable_delete(table: faust.Table, keys: Iterable[Any], lease: Lease) -> None:
+    """``del table[key]`` for each key, as tombstones in the changelog, acknowledged."""
+    await durable_write(table, [(key, None) for key in keys], lease)

@@ -1,43 +1,121 @@
-"""The journal's write barrier: acknowledged or stopped, never silently hung."""
+"""The worker's write barrier: acknowledged or stopped, never silently hung; never by an owner
+that lost the partition; the local table never ahead of Kafka."""
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
+from faust.types import TP
 
-from consumers.dispatch import journal
 from streams import durable
+from streams.ownership import Ownership, Revoked
 
 
-async def test_an_acknowledged_record_returns():
-    async def sending():
+def acked(value="metadata"):
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future
+
+
+class Changelog:
+    """A changelog topic whose acknowledgements the test releases."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+        self.acks: list[asyncio.Future] = []
+
+    async def send(self, **record):
+        self.sent.append(record)
         future = asyncio.get_running_loop().create_future()
-        future.set_result("metadata")
+        self.acks.append(future)
         return future
 
-    await durable.acknowledged(sending())
+
+def table() -> SimpleNamespace:
+    return SimpleNamespace(
+        data={},
+        changelog_topic=Changelog(),
+        key_serializer="json",
+        value_serializer="json",
+        _on_changelog_sent=lambda fut: None,
+    )
 
 
-async def test_a_record_never_acknowledged_fails_the_writer_instead_of_hanging(monkeypatch):
+@pytest.fixture
+def lease():
+    return Ownership(drain_seconds=1).lease(TP("commands", 2))
+
+
+async def test_an_acknowledged_record_returns(lease):
+    async def sending():
+        return acked()
+
+    await durable.acknowledged(sending(), lease)
+
+
+async def test_a_record_never_acknowledged_fails_the_writer_instead_of_hanging(monkeypatch, lease):
     monkeypatch.setattr(durable, "ACK_TIMEOUT_SECONDS", 0.05)
 
     async def sending():
         return asyncio.get_running_loop().create_future()  # never resolved
 
-    with pytest.raises(TimeoutError):
-        await durable.acknowledged(sending())
+    with pytest.raises(durable.WriteTimeout):
+        await durable.acknowledged(sending(), lease)
 
 
-async def test_a_durable_write_outside_an_event_is_refused_before_anything_changes():
-    with pytest.raises(RuntimeError, match="current_event"):
-        await durable.durable_set(journal, "cmd-1", {"state": "intent"})
-    assert "cmd-1" not in journal.data
-
-
-async def test_a_send_that_never_returns_fails_the_writer_too(monkeypatch):
+async def test_a_send_that_never_returns_fails_the_writer_too(monkeypatch, lease):
     monkeypatch.setattr(durable, "ACK_TIMEOUT_SECONDS", 0.05)
 
     async def sending():
         await asyncio.Event().wait()  # stuck behind the partition's previous batch
 
-    with pytest.raises(TimeoutError):
-        await durable.acknowledged(sending())
+    with pytest.raises(durable.WriteTimeout):
+        await durable.acknowledged(sending(), lease)
+
+
+async def test_giving_up_on_an_acknowledgement_does_not_cancel_the_send(monkeypatch, lease):
+    monkeypatch.setattr(durable, "ACK_TIMEOUT_SECONDS", 0.05)
+    pending = asyncio.get_running_loop().create_future()
+    with pytest.raises(durable.WriteTimeout):
+        await durable.acknowledged_all([pending])
+    assert not pending.cancelled()  # the producer still owns it
+
+
+async def test_a_table_write_reaches_the_local_table_only_once_kafka_acknowledged_it(lease):
+    journal = table()
+    writing = asyncio.create_task(durable.durable_set(journal, "cmd-1", {"state": "intent"}, lease))
+    await asyncio.sleep(0.01)
+    [record] = journal.changelog_topic.sent
+    assert record["partition"] == 2  # the partition of the record being processed
+    assert journal.data == {}  # not yet: Kafka has not acknowledged it
+    journal.changelog_topic.acks[0].set_result("metadata")
+    await writing
+    assert journal.data == {"cmd-1": {"state": "intent"}}
+
+
+async def test_a_deletion_is_a_real_tombstone(lease):
+    journal = table()
+    journal.data["old"] = {"state": "done"}
+    deleting = asyncio.create_task(durable.durable_delete(journal, ["old"], lease))
+    await asyncio.sleep(0.01)
+    [record] = journal.changelog_topic.sent
+    assert record["value"] is None and record["value_serializer"] == "raw"
+    journal.changelog_topic.acks[0].set_result("metadata")
+    await deleting
+    assert journal.data == {}
+
+
+async def test_an_owner_that_lost_the_partition_cannot_write():
+    ownership = Ownership(drain_seconds=0.05)
+    lease = ownership.lease(TP("commands", 0))
+    await ownership.revoke()
+    journal = table()
+    with pytest.raises(Revoked):
+        await durable.durable_set(journal, "cmd-1", {"state": "done"}, lease)
+    assert journal.changelog_topic.sent == [] and journal.data == {}
+
+    async def sending():
+        raise AssertionError("must never be sent")
+
+    with pytest.raises(Revoked):
+        await durable.acknowledged(sending(), lease)

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.ordering import DeliveryTracker
+from streams.ordering import DeliveryTracker
 
 
 def test_a_delivery_finished_before_an_earlier_one_waits_for_it():

@@ -1,0 +1,122 @@
+"""An agent's loop with manual acknowledgements: a record is acknowledged only once its
+outcome is durable, and never by an owner that lost its partition.
+
+Each record delivered to the agent runs in two parts:
+
+* the **head**, in delivery order, one record at a time: decode, decide, update the
+  agent's in-memory view and *send* what the record causes (sends are admitted in
+  order, so the records of one partition reach Kafka in delivery order);
+* the **tail**, concurrently with later heads: wait for those sends' acknowledgements,
+  then send what may only follow them (for the planner: the dedupe entry after its
+  command), and wait again.
+
+A record is acknowledged (its offset may be committed) once its tail has finished and
+every record before it in its partition has too (``streams.ordering.InOrderAcks``). Heads
+and tails run under the record's lease (``streams.ownership``): at a revocation nothing
+new starts, tails under way may finish within the drain bound, and what has not finished
+then is forgotten, unacknowledged, and redelivered to the next owner.
+
+A head or tail that fails (a broker that does not acknowledge in time, a bug) stops the
+worker: the record is redelivered after the restart. ``Revoked`` is not a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import faust
+
+from streams.ordering import InOrderAcks
+from streams.ownership import Lease, Ownership, Revoked
+
+log = logging.getLogger(__name__)
+
+Head = Callable[[faust.EventT, Lease], Awaitable[Awaitable[None] | None]]
+
+# Tails in flight per agent: bounds memory and what a revocation has to drain.
+MAX_TAILS = 256
+
+
+class OrderedPipeline:
+    """Runs an agent's stream through ``head`` and the tails it returns (see module doc)."""
+
+    def __init__(
+        self,
+        name: str,
+        ownership: Ownership,
+        on_progress: Callable[[], None],
+        on_failure: Callable[[BaseException], None],
+        max_tails: int = MAX_TAILS,
+    ) -> None:
+        self.name = name
+        self.acks = InOrderAcks()
+        self._ownership = ownership
+        self._on_progress = on_progress
+        self._on_failure = on_failure
+        self._room = asyncio.Semaphore(max_tails)
+        self._tails: set[asyncio.Task[None]] = set()
+
+    @property
+    def unfinished(self) -> int:
+        """Records delivered whose outcome is not durable yet."""
+        return self.acks.unfinished
+
+    def forget(self) -> int:
+        """At the end of a revocation: drop what did not finish, unacknowledged."""
+        return self.acks.forget()
+
+    async def run(self, stream: faust.StreamT, head: Head) -> None:
+        """Read ``stream`` with manual acks until it ends or the worker stops."""
+        try:
+            async for event in stream.noack().events():
+                lease = self._ownership.lease(event.message.tp)
+                delivery = self.acks.received(event)
+                try:
+                    lease.check_call()  # delivered during a revocation: leave it
+                    with lease.working():
+                        tail = await head(event, lease)
+                except Revoked:
+                    continue
+                if tail is None:
+                    self._finished(event, delivery)
+                    continue
+                await self._room.acquire()
+                # Counted as work from now, so no revocation drain ends before it starts.
+                self._ownership.begin_work()
+                task = asyncio.create_task(self._tail(event, delivery, lease, tail))
+                self._tails.add(task)
+                task.add_done_callback(self._tails.discard)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            log.exception('agent failed; stopping the worker agent="%s"', self.name)
+            self._on_failure(exc)
+            raise
+        finally:
+            for task in list(self._tails):
+                task.cancel()
+
+    async def _tail(
+        self, event: faust.EventT, delivery: int, lease: Lease, tail: Awaitable[None]
+    ) -> None:
+        try:
+            await tail
+        except Revoked:
+            return
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            log.exception('agent failed; stopping the worker agent="%s"', self.name)
+            self._on_failure(exc)
+            return
+        else:
+            self._finished(event, delivery)
+        finally:
+            self._ownership.end_work()
+            self._room.release()
+
+    def _finished(self, event: faust.EventT, delivery: int) -> None:
+        self.acks.finished(event, delivery)
+        self._on_progress()
