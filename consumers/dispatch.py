@@ -3,9 +3,14 @@
 Commands of one key (one parking session) are applied strictly in order; different
 keys run concurrently, up to ``PARKSTREAM_CONTROLLER_CONCURRENCY`` calls in flight
 (``consumers.scheduler``). Offsets are acknowledged only as an unbroken prefix of
-commands whose outcome is recorded (``consumers.ordering``), so a crash can only
+commands whose outcome is recorded (``streams.ordering``), so a crash can only
 redeliver, never skip. A redelivered command is recognised by its journal entry
 (``consumers.journal``) and never applied twice.
+
+Every command runs under the lease of its partition (``streams.ownership``): at a
+revocation no call starts any more, calls under way finish and record their outcome
+within the drain bound, and an owner that lost the partition can neither call nor
+write for it.
 
 Transient failures are retried with backoff and jitter for as long as they last; when
 they persist the circuit opens (``consumers.retry``): calls stop, the scheduler fills,
@@ -18,29 +23,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import faust
-from faust.streams import _current_event
 from prometheus_client import Counter, Gauge, Histogram
 
 from consumers.apply import call_fields, result_record
 from consumers.controller import ControllerClient, ControllerReply
 from consumers.deadletters import RESOLVE_ENDPOINT
 from consumers.journal import (
+    Lookup,
     Step,
     applied_before,
     done_entry,
     expired,
     intent_entry,
     next_step,
-    push_visible,
+    push_lookup,
     pushed_before,
     resend_step,
 )
-from consumers.ordering import DeliveryTracker
 from consumers.retry import CircuitBreaker, backoff_delay
 from consumers.scheduler import KeyedScheduler
 from parkstream.errors import ControllerRejected, PermanentError, TransientError
@@ -52,11 +56,18 @@ from streams.app import (
     app,
     commands_topic,
     dead_letter,
+    on_revocation,
+    ownership,
     results_topic,
     send_dead_letter,
     settings,
+    stop_worker,
+    table,
+    watchdog,
 )
-from streams.durable import acknowledged, current_partition, durable_set
+from streams.durable import acknowledged, durable_delete, durable_set
+from streams.ordering import InOrderAcks
+from streams.ownership import Lease, Revoked
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +101,12 @@ END_TO_END = Histogram(
 )
 IN_DOUBT = Counter(
     "parkstream_sessions_in_doubt_total",
-    "Pushes interrupted by a crash whose permit the Controller shows: reference unknown.",
+    "Pushes whose outcome the Controller could not confirm: maybe applied, reference unknown.",
+)
+ABANDONED = Counter(
+    "parkstream_commands_abandoned_total",
+    "Commands given up at a revocation or stop before their outcome was recorded "
+    "(redelivered to the partition's next owner).",
 )
 for _endpoint in ("permits/push", "permits/update", "permits/delete"):
     for _outcome in ("applied", "rejected", "transient"):
@@ -101,7 +117,7 @@ for _outcome in ("skipped", "reapplied", "pushed_again", "in_doubt"):
 
 # command id -> {"state": "intent" | "done", ...}; keyed writes land in the partition of
 # the command being processed, so the journal is co-partitioned with the commands.
-journal = app.Table("journal", default=None, partitions=settings.topic_partitions, key_type=str)
+journal = table("journal", key_type=str)
 
 # parkstream reference id (as bytes: ``session_key``) -> {"controller_ref", "state", "at",
 # "error_code", ...}: what became of each session, and the Controller's reference id
@@ -109,7 +125,7 @@ journal = app.Table("journal", default=None, partitions=settings.topic_partition
 # topic's key: /sessions/{ref} is routed by hashing the serialized key. With str keys
 # Faust serializes them as JSON ('"ps-..."'), which hashed to another partition for
 # about two keys in three, and the request reached a worker without the session (404).
-sessions = app.Table("sessions", default=None, partitions=settings.topic_partitions, key_type=bytes)
+sessions = table("sessions", key_type=bytes)
 
 
 def session_key(reference_id: str) -> bytes:
@@ -118,6 +134,9 @@ def session_key(reference_id: str) -> bytes:
 
 
 JOURNAL_RETENTION = timedelta(days=settings.journal_retention_days)
+CONTROLLER_TIMEZONE = ZoneInfo(settings.controller_timezone)
+# Transient failures a validate/plate lookup may meet before the push is declared in doubt.
+LOOKUP_ATTEMPTS = 5
 _journal_pruned_on: dict[int, date] = {}
 
 breaker = CircuitBreaker()
@@ -141,7 +160,12 @@ def controller() -> ControllerClient:
 
 
 async def call_until_answered(
-    endpoint: str, fields: dict[str, Any], *, attempt: int = 0, stop_when_lost: bool = False
+    endpoint: str,
+    fields: dict[str, Any],
+    lease: Lease,
+    *,
+    attempt: int = 0,
+    stop_when_lost: bool = False,
 ) -> tuple[ControllerReply | PermanentError | None, int]:
     """Call until the Controller gives a final answer: a reply, or a permanent error.
 
@@ -149,15 +173,22 @@ async def call_until_answered(
     last. Returns the final answer and the number of calls made so far (``attempt``
     counts the earlier ones). With ``stop_when_lost``, returns ``None`` instead of
     retrying once a call failed transiently (after its backoff): that call may have
-    been applied, and the caller re-sends it by the journal's rules.
+    been applied, and the caller re-sends it by the journal's rules. Raises ``Revoked``
+    as soon as the lease stops being valid before a call (a wait is cut short).
     """
     while True:
         wait = breaker.wait_seconds()
         CIRCUIT.set(breaker.state)
         if wait > 0:
-            await asyncio.sleep(wait)
+            await lease.sleep(wait)
             continue
+        try:
+            lease.check_call()
+        except Revoked:
+            breaker.release_probe()
+            raise
         attempt += 1
+        watchdog.progressed()
         try:
             async with _calls:
                 IN_FLIGHT.inc()
@@ -166,6 +197,7 @@ async def call_until_answered(
                         reply = await controller().call(endpoint, fields)
                 finally:
                     IN_FLIGHT.dec()
+                    watchdog.progressed()
         except TransientError as exc:
             breaker.record_failure()
             CONTROLLER_CALLS.labels(endpoint, "transient", "").inc()
@@ -178,7 +210,7 @@ async def call_until_answered(
                 type(exc).__name__,
                 delay,
             )
-            await asyncio.sleep(delay)
+            await lease.sleep(delay)
             if stop_when_lost:
                 return None, attempt
             continue
@@ -186,6 +218,9 @@ async def call_until_answered(
             breaker.record_success()  # the Controller answered: it is up
             CONTROLLER_CALLS.labels(endpoint, "rejected", str(exc.error_code or "")).inc()
             return exc, attempt
+        except BaseException:
+            breaker.release_probe()  # no answer either way: let another call probe
+            raise
         finally:
             CIRCUIT.set(breaker.state)
         breaker.record_success()
@@ -193,7 +228,7 @@ async def call_until_answered(
         return reply, attempt
 
 
-async def _journal(command_id: str, entry: dict[str, Any]) -> None:
+async def _journal(command_id: str, entry: dict[str, Any], lease: Lease) -> None:
     """Write a journal entry; return once Kafka has it (``streams.durable``).
 
     An intent is durable before the call it announces. An outcome is written after
@@ -201,10 +236,10 @@ async def _journal(command_id: str, entry: dict[str, Any]) -> None:
     durable, and before the key's next command starts: after a crash only a key's one
     in-flight command can be unsettled, and a ``done`` entry never outlives its effects.
     """
-    await durable_set(journal, command_id, {**entry, "partition": current_partition()})
+    await durable_set(journal, command_id, {**entry, "partition": lease.partition}, lease)
 
 
-def _prune_journal(partition: int, now: datetime) -> None:
+async def _prune_journal(lease: Lease, now: datetime) -> None:
     """Once a day per partition: drop its ``done`` entries older than the retention.
 
     A command redelivered or re-sent by a vendor after that is no longer recognised by
@@ -212,158 +247,122 @@ def _prune_journal(partition: int, now: datetime) -> None:
     retention (``PARKSTREAM_JOURNAL_RETENTION_DAYS``, at least 1) must outlast any
     redelivery and any vendor retry. The scan is of the whole table, once a day.
     """
-    today = now.date()
+    partition, today = lease.partition, now.date()
     if _journal_pruned_on.get(partition) == today:
         return
     _journal_pruned_on[partition] = today
     stale = expired(journal.items(), partition, now, JOURNAL_RETENTION)  # read before deleting
-    for command_id in stale:
-        del journal[command_id]  # a tombstone in this partition's changelog
-    JOURNAL_PRUNED.inc(len(stale))
     if stale:
+        await durable_delete(journal, stale, lease)  # tombstones in this partition's changelog
         log.info('journal pruned partition=%d entries=%d day="%s"', partition, len(stale), today)
+    JOURNAL_PRUNED.inc(len(stale))
 
 
-async def _session_update(session_id: str | None, **changes: Any) -> None:
+async def _session_update(session_id: str | None, lease: Lease, **changes: Any) -> None:
     """Record what became of a session; return once Kafka has it."""
     if session_id is None:
         return
     state = dict(sessions.get(session_key(session_id)) or {})
     state.update(changes, at=datetime.now(UTC).isoformat())
-    await durable_set(sessions, session_key(session_id), state)
+    await durable_set(sessions, session_key(session_id), state, lease)
 
 
-async def _record_result(message: Any, result: dict[str, Any]) -> None:
+async def _record_result(message: Any, result: dict[str, Any], lease: Lease) -> None:
     """Publish a result; return once Kafka has it."""
     await acknowledged(
-        results_topic.send(key=message.key, value=codec().encode("ControllerResult", result))
+        results_topic.send(key=message.key, value=codec().encode("ControllerResult", result)),
+        lease,
     )
     EVENTS_PRODUCED.labels("results").inc()
 
 
-async def _reconcile_push(fields: dict[str, Any]) -> bool:
-    """True when the Controller already shows the interrupted push's permit."""
-    answer, _ = await call_until_answered("validate/plate", {"plate": fields["plate"]})
-    if not isinstance(answer, ControllerReply):
-        return False
-    return push_visible(plate_permits(answer.body), fields["end_time"], UTC)
+async def look_up_push(fields: dict[str, Any], lease: Lease) -> tuple[Lookup, str]:
+    """Ask the Controller whether it has an interrupted push's permit (validate/plate).
 
-
-async def apply_command(event: faust.EventT) -> None:
-    """Apply one command and record its outcome; never raises for bad input."""
-    message = event.message
-    try:
-        _, command = codec().decode(message.value, expected="ControllerCommand")
-    except DecodeError as exc:
-        await send_dead_letter(message, dead_letter(message, "undecodable", error_message=str(exc)))
-        return
-    command_id, endpoint, session_id = (
-        command["command_id"],
-        command["endpoint"],
-        command["session_id"],
-    )
-    if endpoint == RESOLVE_ENDPOINT:
-        # An operator's answer for a session in doubt: the Controller's reference id.
-        await _session_update(
-            session_id, state="delivered", controller_ref=command["body"]["controller_ref"]
-        )
-        await _journal(command_id, done_entry(datetime.now(UTC), "resolved"))
-        log.info('session resolved session_id="%s"', session_id)
-        return
-    step = next_step(journal.get(command_id), endpoint)
-    if step is Step.SKIP:
-        RECONCILED.labels("skipped").inc()
-        log.info('command already done command_id="%s"', command_id)
-        return
-    session = sessions.get(session_key(session_id)) if session_id else None
-    if endpoint in ("permits/update", "permits/delete"):
-        held = await _held_for_session(message, command, session)
-        if held:
-            return
-    try:
-        fields = call_fields(command, (session or {}).get("controller_ref"))
-    except ContractError as exc:
-        await send_dead_letter(
-            message,
-            dead_letter(message, "schema_violation", exc.code, exc.message, command_id),
-        )
-        await _journal(command_id, done_entry(datetime.now(UTC), "rejected", exc.code))
-        return
-
-    if step is Step.CALL:
-        await _journal(command_id, intent_entry(datetime.now(UTC)))
+    ``(verdict, why)``: ``SHOWN`` and ``ABSENT`` only from an answer that could have listed
+    the permit; ``UNKNOWN`` when the Controller refused the lookup (an ErrorCode), kept
+    failing (``LOOKUP_ATTEMPTS`` transient failures) or cannot show it (it is not active
+    now: it has ended, or starts later).
+    """
     attempts = 0
     while True:
-        if step is Step.RECONCILE_PUSH and await _reconcile_push(fields):
-            await _mark_in_doubt(session_id, command_id)
-            return
-        if step is not Step.CALL:
-            RECONCILED.labels("pushed_again" if step is Step.RECONCILE_PUSH else "reapplied").inc()
         answer, attempts = await call_until_answered(
-            endpoint, fields, attempt=attempts, stop_when_lost=True
+            "validate/plate",
+            {"plate": fields["plate"]},
+            lease,
+            attempt=attempts,
+            stop_when_lost=True,
         )
-        if answer is not None:
+        if answer is not None or attempts >= LOOKUP_ATTEMPTS:
             break
-        step = resend_step(endpoint)  # the answer was lost: the call may have been applied
-    now = datetime.now(UTC)
-    if isinstance(answer, PermanentError) and pushed_before(step, answer.error_code):
-        await _mark_in_doubt(session_id, command_id)
-        return
-    if isinstance(answer, PermanentError) and not applied_before(step, endpoint, answer.error_code):
-        rejected = answer if isinstance(answer, ControllerRejected) else None
-        reason = "controller_rejected" if rejected else type(answer).__name__
-        await send_dead_letter(
-            message, dead_letter(message, reason, answer.error_code, answer.reason, command_id)
-        )
-        if rejected is not None:
-            await _record_result(
-                message, result_record(command, fields, attempts, rejected=rejected)
-            )
-        if endpoint == "permits/push":
-            await _session_update(
-                session_id,
-                state="dead_lettered",
-                error_code=answer.error_code,
-                error_message=answer.reason,
-            )
-        await _journal(command_id, done_entry(now, "rejected", answer.error_code))
-        return
-    reply = answer if isinstance(answer, ControllerReply) else None
-    recorded = [_record_result(message, result_record(command, fields, attempts, reply=reply))]
-    if endpoint == "permits/push" and reply is not None and reply.reference_id:
-        recorded.append(
-            _session_update(session_id, state="delivered", controller_ref=reply.reference_id)
-        )
-    elif endpoint == "permits/delete":
-        recorded.append(_session_update(session_id, state="deleted"))
-    await asyncio.gather(*recorded)  # both acknowledged before the journal says done
-    if command.get("accepted_at") is not None:
-        END_TO_END.observe(max(0.0, (now - command["accepted_at"]).total_seconds()))
-    await _journal(command_id, done_entry(now, "applied"))
-    log.info(
-        'command applied endpoint="%s" command_id="%s" attempts=%d',
-        endpoint,
-        command_id,
-        attempts,
+    if answer is None:
+        return Lookup.UNKNOWN, f"validate/plate failed {attempts} times"
+    if isinstance(answer, PermanentError):
+        return Lookup.UNKNOWN, f"validate/plate refused: {answer}"
+    try:
+        permits = plate_permits(answer.body)
+    except Exception as exc:  # any unreadable answer: no conclusion, never "absent"
+        return Lookup.UNKNOWN, f"validate/plate answer unreadable: {type(exc).__name__}"
+    verdict = push_lookup(
+        permits,
+        fields.get("start_time"),
+        fields["end_time"],
+        datetime.now(UTC),
+        CONTROLLER_TIMEZONE,
+    )
+    why = {
+        Lookup.SHOWN: "the Controller shows a permit ending at its end time",
+        Lookup.ABSENT: "the Controller shows no such permit",
+        Lookup.UNKNOWN: "the permit is not active now, so validate/plate cannot show it",
+    }[verdict]
+    return verdict, why
+
+
+def in_doubt_details(command: dict[str, Any], fields: dict[str, Any], why: str) -> str:
+    """What an operator needs to find an in-doubt push's permit in the Controller."""
+
+    def shown(value: Any) -> str:
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
+
+    return (
+        f"push in doubt ({why}): plate={fields.get('plate', '')} zone={fields.get('zone') or ''} "
+        f"start={shown(fields.get('start_time'))} end={shown(fields.get('end_time'))} "
+        f"permit_no={fields.get('permit_no') or ''} vendor={command.get('vendor', '')}"
     )
 
 
-async def _mark_in_doubt(session_id: str | None, command_id: str) -> None:
-    """The interrupted push was applied, but the Controller cannot tell us its reference."""
+async def _mark_in_doubt(
+    message: Any, command: dict[str, Any], fields: dict[str, Any], why: str, lease: Lease
+) -> None:
+    """The push may have been applied, but the Controller cannot tell us its reference.
+
+    A dead letter (reason ``in_doubt``, what to look for in the Controller) for the push
+    itself, then the session state, then the journal: ``parkstream dlq list --reason
+    in_doubt`` shows it and ``parkstream dlq resolve`` settles it.
+    """
+    session_id, command_id = command["session_id"], command["command_id"]
+    details = in_doubt_details(command, fields, why)
+    await send_dead_letter(
+        message, dead_letter(message, "in_doubt", None, details, command_id), lease
+    )
+    await _session_update(
+        session_id,
+        lease,
+        state="in_doubt",
+        error_code=None,
+        error_message=details,
+        plate=fields.get("plate"),
+        zone=fields.get("zone"),
+        end=fields["end_time"].isoformat() if fields.get("end_time") else None,
+    )
+    await _journal(command_id, done_entry(datetime.now(UTC), "in_doubt"), lease)
     IN_DOUBT.inc()
     RECONCILED.labels("in_doubt").inc()
-    await _session_update(session_id, state="in_doubt")
-    await _journal(command_id, done_entry(datetime.now(UTC), "in_doubt"))
-    log.warning(
-        'push in doubt: the Controller has the permit but not its reference session_id="%s" '
-        'command_id="%s"',
-        session_id,
-        command_id,
-    )
+    log.warning('%s session_id="%s" command_id="%s"', details, session_id, command_id)
 
 
 async def _held_for_session(
-    message: Any, command: dict[str, Any], session: dict[str, Any] | None
+    message: Any, command: dict[str, Any], session: dict[str, Any] | None, lease: Lease
 ) -> bool:
     """Dead-letter an update/delete that cannot be translated; True when it was."""
     state = (session or {}).get("state")
@@ -373,53 +372,210 @@ async def _held_for_session(
         reason, code, text = "controller_reference_unknown", 9009, "Record not found."
     else:
         return False
-    await send_dead_letter(message, dead_letter(message, reason, code, text, command["command_id"]))
+    letter = dead_letter(message, reason, code, text, command["command_id"])
+    await send_dead_letter(message, letter, lease)
     # Held once: a redelivery must not hold it again, or a replay would apply it twice.
-    await _journal(command["command_id"], done_entry(datetime.now(UTC), "held", code))
+    await _journal(command["command_id"], done_entry(datetime.now(UTC), "held", code), lease)
     return True
+
+
+async def _resolve(command: dict[str, Any], lease: Lease) -> None:
+    """An operator's answer for a session in doubt: the Controller's reference id."""
+    session_id = command["session_id"]
+    await _session_update(
+        session_id,
+        lease,
+        state="delivered",
+        controller_ref=command["body"]["controller_ref"],
+        error_message=None,
+    )
+    await _journal(command["command_id"], done_entry(datetime.now(UTC), "resolved"), lease)
+    log.info('session resolved session_id="%s"', session_id)
+
+
+async def _settle_rejection(
+    message: Any,
+    command: dict[str, Any],
+    fields: dict[str, Any],
+    answer: PermanentError,
+    attempts: int,
+    lease: Lease,
+) -> None:
+    """A permanent refusal: dead letter, result, session state, then the journal."""
+    rejected = answer if isinstance(answer, ControllerRejected) else None
+    reason = "controller_rejected" if rejected else type(answer).__name__
+    letter = dead_letter(message, reason, answer.error_code, answer.reason, command["command_id"])
+    await send_dead_letter(message, letter, lease)
+    if rejected is not None:
+        await _record_result(
+            message, result_record(command, fields, attempts, rejected=rejected), lease
+        )
+    if command["endpoint"] == "permits/push":
+        await _session_update(
+            command["session_id"],
+            lease,
+            state="dead_lettered",
+            error_code=answer.error_code,
+            error_message=answer.reason,
+        )
+    await _journal(
+        command["command_id"], done_entry(datetime.now(UTC), "rejected", answer.error_code), lease
+    )
+
+
+async def _settle_applied(
+    message: Any,
+    command: dict[str, Any],
+    fields: dict[str, Any],
+    reply: ControllerReply | None,
+    attempts: int,
+    lease: Lease,
+) -> None:
+    """Applied: result and session state, both acknowledged before the journal says done."""
+    endpoint, session_id = command["endpoint"], command["session_id"]
+    now = datetime.now(UTC)
+    recorded = [
+        _record_result(message, result_record(command, fields, attempts, reply=reply), lease)
+    ]
+    if endpoint == "permits/push" and reply is not None and reply.reference_id:
+        recorded.append(
+            _session_update(session_id, lease, state="delivered", controller_ref=reply.reference_id)
+        )
+    elif endpoint == "permits/delete":
+        recorded.append(_session_update(session_id, lease, state="deleted"))
+    await asyncio.gather(*recorded)
+    if command.get("accepted_at") is not None:
+        END_TO_END.observe(max(0.0, (now - command["accepted_at"]).total_seconds()))
+    await _journal(command["command_id"], done_entry(now, "applied"), lease)
+    log.debug(
+        'command applied endpoint="%s" command_id="%s" attempts=%d',
+        endpoint,
+        command["command_id"],
+        attempts,
+    )
+
+
+async def _reconciled_step(
+    message: Any, command: dict[str, Any], fields: dict[str, Any], lease: Lease
+) -> bool:
+    """Before re-sending an interrupted push: False when it was settled as in doubt.
+
+    The push is sent again only when validate/plate answered, could have shown the
+    permit and did not. With ``PARKSTREAM_RECONCILE_BY_PERMIT_NO`` a push with a ticket
+    number is also sent again when the lookup cannot tell, trusting the Controller to
+    refuse a repeated ticket number (9022, then: in doubt); see docs/delivery.md.
+    """
+    verdict, why = await look_up_push(fields, lease)
+    if verdict is Lookup.ABSENT:
+        return True
+    if verdict is Lookup.UNKNOWN and settings.reconcile_by_permit_no and fields.get("permit_no"):
+        return True
+    await _mark_in_doubt(message, command, fields, why, lease)
+    return False
+
+
+async def apply_command(event: faust.EventT, lease: Lease) -> None:
+    """Apply one command and record its outcome; never raises for bad input.
+
+    Raises ``Revoked`` when the lease ended before the outcome was recorded: nothing
+    more is written, and the command is redelivered to the partition's next owner.
+    """
+    message = event.message
+    try:
+        _, command = codec().decode(message.value, expected="ControllerCommand")
+    except DecodeError as exc:
+        letter = dead_letter(message, "undecodable", error_message=str(exc))
+        await send_dead_letter(message, letter, lease)
+        return
+    command_id, endpoint = command["command_id"], command["endpoint"]
+    if endpoint == RESOLVE_ENDPOINT:
+        await _resolve(command, lease)
+        return
+    step = next_step(journal.get(command_id), endpoint)
+    if step is Step.SKIP:
+        RECONCILED.labels("skipped").inc()
+        log.debug('command already done command_id="%s"', command_id)
+        return
+    session_id = command["session_id"]
+    session = sessions.get(session_key(session_id)) if session_id else None
+    if endpoint in ("permits/update", "permits/delete") and await _held_for_session(
+        message, command, session, lease
+    ):
+        return
+    try:
+        fields = call_fields(command, (session or {}).get("controller_ref"))
+    except ContractError as exc:
+        letter = dead_letter(message, "schema_violation", exc.code, exc.message, command_id)
+        await send_dead_letter(message, letter, lease)
+        await _journal(command_id, done_entry(datetime.now(UTC), "rejected", exc.code), lease)
+        return
+
+    lease.check_call()  # a revoked command writes no intent
+    if step is Step.CALL:
+        await _journal(command_id, intent_entry(datetime.now(UTC)), lease)
+    attempts = 0
+    while True:
+        if step is Step.RECONCILE_PUSH and not await _reconciled_step(
+            message, command, fields, lease
+        ):
+            return
+        if step is not Step.CALL:
+            RECONCILED.labels("pushed_again" if step is Step.RECONCILE_PUSH else "reapplied").inc()
+        answer, attempts = await call_until_answered(
+            endpoint, fields, lease, attempt=attempts, stop_when_lost=True
+        )
+        if answer is not None:
+            break
+        step = resend_step(endpoint)  # the answer was lost: the call may have been applied
+    if isinstance(answer, PermanentError) and pushed_before(step, answer.error_code):
+        why = "a re-sent push was refused as a duplicate (9022)"
+        await _mark_in_doubt(message, command, fields, why, lease)
+    elif isinstance(answer, PermanentError) and not applied_before(
+        step, endpoint, answer.error_code
+    ):
+        await _settle_rejection(message, command, fields, answer, attempts, lease)
+    else:
+        reply = answer if isinstance(answer, ControllerReply) else None
+        await _settle_applied(message, command, fields, reply, attempts, lease)
+
+
+_acks = InOrderAcks()
+watchdog.add_work("dispatch", lambda: _acks.unfinished)
+on_revocation(_acks.forget)
 
 
 @app.agent(commands_topic)
 async def dispatch(stream: faust.StreamT) -> None:
     """Feed commands to the keyed scheduler; acknowledge deliveries only in order."""
-    tracker = DeliveryTracker()
-    unacked: dict[int, faust.EventT] = {}
 
-    async def work(item: tuple[int, faust.EventT]) -> None:
-        delivery, event = item
-        # Faust writes a table key to the partition of the "current event"; a key's runner
-        # task outlives the event it started with, so name each command's event explicitly.
-        token = _current_event.set(weakref.ref(event))
+    async def work(item: tuple[int, faust.EventT, Lease]) -> None:
+        delivery, event, lease = item
         try:
-            await apply_command(event)
-            _prune_journal(event.message.partition, datetime.now(UTC))
-        finally:
-            _current_event.reset(token)
-        for done in tracker.finished(event.message.tp, delivery):
-            unacked.pop(done).ack()
+            lease.check_call()  # queued when its partition was revoked: never started
+            with lease.working():
+                await apply_command(event, lease)
+                await _prune_journal(lease, datetime.now(UTC))
+        except Revoked:
+            ABANDONED.inc()
+            return
+        _acks.finished(event, delivery)
+        watchdog.progressed()
 
-    def failed(exc: BaseException) -> None:
-        # Unacknowledged commands would never be redelivered to a restarted agent, so
-        # stop the whole worker: it restarts from the committed offsets.
-        log.error('dispatcher failed; stopping the worker error="%s"', exc)
-        app.loop.create_task(app.crash(exc))
-
-    # As many keys in flight as calls. Measured: 4x as many keys (journal writes overlapping
-    # calls) gave +50% throughput, but a rebalance must first finish every delivered command,
-    # which then outlasted the session timeout: partitions moved while the old owner still
-    # wrote, and 56 of 1,666 sessions ended in doubt after one kill (tests/e2e/test_crash.py).
+    # As many keys in flight as calls (issue 15 measures more keys than call slots).
     keys = settings.controller_concurrency
-    scheduler: KeyedScheduler[tuple[int, faust.EventT]] = KeyedScheduler(
-        work, keys, max_outstanding=keys * 2, on_failure=failed
+    scheduler: KeyedScheduler[tuple[int, faust.EventT, Lease]] = KeyedScheduler(
+        work, keys, max_outstanding=keys * 2, on_failure=stop_worker
     )
     try:
         async for event in stream.noack().events():
             EVENTS_CONSUMED.labels("commands").inc()
-            delivery = tracker.received(event.message.tp)
-            unacked[delivery] = event
-            await scheduler.submit(event.key, (delivery, event))
+            lease = ownership.lease(event.message.tp)
+            delivery = _acks.received(event)
+            await scheduler.submit(event.key, (delivery, event, lease))
+    except asyncio.CancelledError:
+        raise
     except Exception as exc:
-        failed(exc)
+        stop_worker(exc)
         raise
     finally:
         await scheduler.cancel()

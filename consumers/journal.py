@@ -8,9 +8,13 @@ command is delivered again (a crash, a rebalance), its entry decides:
     done      -> already applied or rejected: skip (its result is already recorded)
     intent    -> interrupted mid-call: the Controller may or may not have applied it
                    permits/push   -> reconcile: look for the permit before pushing again
-                                     (validate/plate); if it is there, or the new push
-                                     is refused as a duplicate (9022), the session is
-                                     "in doubt": applied, but its reference unknown
+                                     (validate/plate, ``push_lookup``):
+                                       shown   -> "in doubt": applied, reference unknown
+                                       absent  -> push again (refused as a duplicate,
+                                                  9022: in doubt)
+                                       unknown -> in doubt (the lookup failed, or the
+                                                  permit is not active now, so the
+                                                  Controller cannot show it)
                    anything else  -> apply again: updates, deletes and profile pushes are
                                      idempotent; a delete answered 9009 or a vehicle push
                                      answered 9012 after an interruption was applied the
@@ -37,6 +41,19 @@ DONE = "done"
 APPLIED_BEFORE = {"permits/delete": 9009, "vehicles/push": 9012}
 # A re-sent push refused for its ticket number: the interrupted push was applied.
 DUPLICATE_RECORD = 9022
+
+
+# validate/plate lists a permit only while it is active; so near its start or end the
+# Controller's clock decides, and ours may differ from it by this much.
+CLOCK_MARGIN = timedelta(seconds=60)
+
+
+class Lookup(enum.Enum):
+    """What validate/plate says of an interrupted push."""
+
+    SHOWN = "shown"  # a permit of the plate ends at the push's end time
+    ABSENT = "absent"  # it could have been listed (active now) and is not
+    UNKNOWN = "unknown"  # no answer to trust, or the permit cannot be listed now
 
 
 class Step(enum.Enum):
@@ -113,3 +130,27 @@ def push_visible(permits: Iterable[PlatePermit], end_time: datetime, display_tz:
     """
     expected = end_time.astimezone(display_tz).replace(tzinfo=None, microsecond=0)
     return any(p.expires == expected for p in permits)
+
+
+def push_lookup(
+    permits: Iterable[PlatePermit] | None,
+    start_time: datetime | None,
+    end_time: datetime,
+    looked_up_at: datetime,
+    display_tz: tzinfo,
+) -> Lookup:
+    """The verdict on an interrupted push from a validate/plate answer's ``permits``
+    (``None``: no readable answer), looked up at ``looked_up_at``.
+
+    A permit missing from the answer proves nothing unless the answer could have listed
+    it: validate/plate lists only permits active at the time of the lookup (started, not
+    ended), and the clocks may differ by ``CLOCK_MARGIN``.
+    """
+    if permits is None:
+        return Lookup.UNKNOWN
+    if push_visible(permits, end_time, display_tz):
+        return Lookup.SHOWN
+    if start_time is None:
+        return Lookup.UNKNOWN
+    active = start_time + CLOCK_MARGIN <= looked_up_at <= end_time - CLOCK_MARGIN
+    return Lookup.ABSENT if active else Lookup.UNKNOWN

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import faust
 
@@ -19,16 +20,30 @@ WORKER_MODULES = (
 )
 
 
+class Worker(faust.Worker):
+    """Faust's worker, whose stop first settles the work under way (``streams.app.quiesce``).
+
+    Calls under way finish and record their outcome, no new one starts, a retry waiting
+    out an outage gives up at once: the stop takes at most the drain bound
+    (``PARKSTREAM_CONTROLLER_TIMEOUT_SECONDS`` + 5 s) plus Faust's own shutdown.
+    """
+
+    async def _stop_on_signal(self, signal: Any) -> None:
+        from streams.app import quiesce
+
+        await quiesce(f"signal {getattr(signal, 'name', signal)}")
+        await super()._stop_on_signal(signal)
+
+
 def run_worker(settings: Settings) -> None:
     """Create missing topics, then run the worker until SIGTERM / Ctrl+C (graceful stop)."""
-    ensure_topics(settings)
-    (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
     # Importing a module registers its agents, tables and web views on the Faust app.
     for module in WORKER_MODULES:
         importlib.import_module(module)
     from streams.app import app
 
-    worker = faust.Worker(
-        app, loglevel=settings.log_level.lower(), quiet=True, override_logging=False
-    )
+    changelogs = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
+    ensure_topics(settings, also_check=changelogs)
+    (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
+    worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True, override_logging=False)
     worker.execute_from_commandline()

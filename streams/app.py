@@ -12,8 +12,12 @@ agents here only do I/O. Settings come from ``PARKSTREAM_*`` variables.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,11 +25,12 @@ import faust
 from aiohttp import web as aiohttp_web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
+from parkstream.kafka import topic_config
 from parkstream.settings import Settings
 from schemas.avro import DecodeError, codec
 from schemas.avro import configure as configure_codec
 from streams.dedupe import check
-from streams.durable import acknowledged
+from streams.durable import acknowledged, acknowledged_all, durable_set, sent
 from streams.enrich import (
     Defaults,
     UserTypeDirectory,
@@ -34,11 +39,14 @@ from streams.enrich import (
     enrich_user,
     enrich_vehicle,
 )
+from streams.ownership import Lease, Ownership
+from streams.pipeline import Head, OrderedPipeline
 from streams.plan import (
     command_for_session_event,
     command_for_user_event,
     command_for_vehicle_event,
 )
+from streams.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +57,7 @@ app = faust.App(
     broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
     store="memory://",
     topic_partitions=settings.topic_partitions,
-    topic_replication_factor=1,
+    topic_replication_factor=settings.topic_replication_factor,
     # Faust declares only its internal topics (table changelogs) with topic_partitions,
     # so they match the source topics that parkstream.kafka.ensure_topics created.
     consumer_auto_offset_reset="earliest",
@@ -71,6 +79,13 @@ app = faust.App(
     producer_max_batch_size=1 if settings.producer_batch_messages == 1 else 16384,
     broker_session_timeout=10,
     broker_heartbeat_interval=1,
+    # A revocation waits for nothing of Faust's own: each agent settles or forgets its work
+    # under way itself, within PARKSTREAM_CONTROLLER_TIMEOUT_SECONDS + 5 s (streams.ownership).
+    # Faust's wait would run every delivered record to its end, a Controller outage included.
+    stream_wait_empty=False,
+    # The group waits this long for a member's revocation before it drops the member and
+    # hands its partitions on: well beyond our drain, so a new owner never runs beside it.
+    broker_rebalance_timeout=max(60.0, 3 * settings.drain_seconds),
     web_port=settings.worker_web_port,
     web_bind="0.0.0.0",
     # The address other workers use to forward a table-routed request (/sessions/...):
@@ -89,6 +104,17 @@ def raw_topic(name: str) -> faust.TopicT:
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
+    )
+
+
+def table(name: str, key_type: type) -> faust.Table:
+    """A changelogged table co-partitioned with the topics, replicated like them."""
+    return app.Table(
+        name,
+        default=None,
+        partitions=settings.topic_partitions,
+        key_type=key_type,
+        extra_topic_configs=topic_config(settings),
     )
 
 
@@ -123,6 +149,58 @@ DEAD_LETTERS = Counter(
 )
 
 
+# Leases of the partitions this worker owns (streams.ownership) and its stall watchdog.
+ownership = Ownership(settings.drain_seconds)
+watchdog = Watchdog(settings.worker_stall_seconds)
+# Revocation: every agent's work under way settles or is forgotten before Faust moves on.
+_forgetters: list[Callable[[], object]] = []
+
+
+def on_revocation(forget: Callable[[], object]) -> None:
+    """``forget()`` runs once a revocation's drain has ended (drop what did not finish)."""
+    _forgetters.append(forget)
+
+
+async def quiesce(why: str) -> None:
+    """Stop every agent's work for the partitions this worker holds, within the drain bound."""
+    left = await ownership.revoke()
+    for forget in _forgetters:
+        forget()
+    log.info(
+        'work drained why="%s" seconds=%.2f left_unfinished=%d',
+        why,
+        ownership.last_drain_seconds,
+        left,
+    )
+
+
+@app.on_partitions_revoked.connect
+async def _partitions_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+    await quiesce("rebalance")
+
+
+# A worker told to stop that has not exited after this long exits by force.
+CRASH_EXIT_SECONDS = 30.0
+
+
+def stop_worker(exc: BaseException) -> None:
+    """An agent failed: stop the worker (it restarts from the committed offsets).
+
+    Unacknowledged records are redelivered only to a restarted consumer, so the whole
+    worker stops. Faust's stop is graceful; should it hang, the process exits anyway.
+    """
+    log.error('agent failed; stopping the worker error="%s"', exc)
+    app.loop.create_task(app.crash(exc))
+
+    def force() -> None:
+        log.error("the worker did not stop in %.0f s; exiting", CRASH_EXIT_SECONDS)
+        os._exit(1)
+
+    timer = threading.Timer(CRASH_EXIT_SECONDS, force)
+    timer.daemon = True
+    timer.start()
+
+
 def dead_letter(
     message: Any,
     reason: str,
@@ -145,7 +223,7 @@ def dead_letter(
     }
 
 
-async def send_dead_letter(message: Any, record: dict[str, Any]) -> None:
+async def send_dead_letter(message: Any, record: dict[str, Any], lease: Lease) -> None:
     """Publish a dead letter with Kafka Connect-style ``__dlq.*`` headers beside the fields."""
     headers = {
         "__dlq.reason": record["reason"].encode(),
@@ -157,7 +235,10 @@ async def send_dead_letter(message: Any, record: dict[str, Any]) -> None:
         headers["__dlq.error_code"] = str(record["error_code"]).encode()
     # Acknowledged before the caller records the command as done or acks its offset.
     await acknowledged(
-        dlq_topic.send(key=message.key, value=codec().encode("DeadLetter", record), headers=headers)
+        dlq_topic.send(
+            key=message.key, value=codec().encode("DeadLetter", record), headers=headers
+        ),
+        lease,
     )
     DEAD_LETTERS.labels(record["reason"], str(record["error_code"] or "")).inc()
     EVENTS_PRODUCED.labels("dlq").inc()
@@ -187,99 +268,139 @@ defaults = Defaults(
 user_types = UserTypeDirectory()
 dedupe_window = timedelta(seconds=settings.dedupe_window)
 
-# Topic key -> {"last": fingerprint, "at": ISO time, "created": bool}. Written while
-# the event is current, so each entry lands in its event's partition (co-partitioned).
-seen = app.Table("dedupe", default=None, partitions=settings.topic_partitions, key_type=str)
+# Topic key -> {"last": fingerprint, "at": ISO time, "created": bool}, in the partition of
+# its event (co-partitioned). Written only once the event's command is acknowledged, so a
+# crash can redeliver an event but never leave it "seen" without its command.
+seen = table("dedupe", key_type=str)
+# Dedupe states decided but not durable yet (their command's acknowledgement is awaited):
+# the next events of the key are checked against them. Cleared at a revocation, since what
+# was not made durable will be decided again from the redelivered events.
+_seen_pending: dict[str, dict[str, Any]] = {}
+on_revocation(_seen_pending.clear)
 
 Enricher = Callable[[dict[str, Any]], tuple[dict[str, Any], list[str]]]
 Planner = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def is_repeat(topic: str, key: bytes | None, event: dict[str, Any]) -> bool:
-    """True when ``event`` is a duplicate (``streams.dedupe``); remembers it otherwise."""
-    table_key = f"{topic}|{(key or b'').decode(errors='replace')}"
-    duplicate, state = check(seen.get(table_key), event, datetime.now(UTC), dedupe_window)
-    if not duplicate:
-        seen[table_key] = state
-    return duplicate
+@dataclass(frozen=True)
+class Planned:
+    """An event's command, and the dedupe state to record once the command is durable."""
+
+    command: dict[str, Any]
+    dedupe_key: str
+    dedupe_state: dict[str, Any]
+
+
+def dedupe_key(topic: str, key: bytes | None) -> str:
+    return f"{topic}|{(key or b'').decode(errors='replace')}"
 
 
 def plan_one(
     topic: str, key: bytes | None, record: dict[str, Any], enrich: Enricher, planner: Planner
-) -> dict[str, Any] | None:
-    """Enrich, dedupe and plan one decoded event: its command, or None for a duplicate."""
+) -> Planned | None:
+    """Enrich, dedupe and plan one decoded event: its command, or None for a duplicate.
+
+    Nothing is remembered here: the caller records the dedupe state after the command.
+    """
     enriched, flags = enrich(record)
     for flag in flags:
         FLAGGED.labels(topic, flag).inc()
         log.warning('event flagged flag="%s" topic="%s" vendor="%s"', flag, topic, record["vendor"])
-    if is_repeat(topic, key, enriched):
+    table_key = dedupe_key(topic, key)
+    state = _seen_pending.get(table_key) or seen.get(table_key)
+    duplicate, new_state = check(state, enriched, datetime.now(UTC), dedupe_window)
+    if duplicate:
         DEDUPE_DROPPED.labels(topic).inc()
         log.info('duplicate dropped topic="%s" event_id="%s"', topic, record["event_id"])
         return None
-    return planner(enriched)
+    return Planned(planner(enriched), table_key, new_state)
 
 
-async def plan_events(
-    stream: faust.StreamT, topic: str, record_name: str, enrich: Enricher, planner: Planner
-) -> None:
-    """decode -> enrich -> dedupe -> plan, for every event of ``topic``."""
-    async for event in stream.events():
+async def _record_seen(planned: Planned, command_acked: asyncio.Future[Any], lease: Lease) -> None:
+    """The tail of a planned event: its command acknowledged, then its dedupe state."""
+    await acknowledged_all([command_acked])
+    await durable_set(seen, planned.dedupe_key, planned.dedupe_state, lease)
+    if _seen_pending.get(planned.dedupe_key) is planned.dedupe_state:
+        del _seen_pending[planned.dedupe_key]
+
+
+def planning_head(topic: str, record_name: str, enrich: Enricher, planner: Planner) -> Head:
+    """decode -> enrich -> dedupe -> plan -> send the command, for one event of ``topic``."""
+
+    async def head(event: faust.EventT, lease: Lease) -> Awaitable[None] | None:
         EVENTS_CONSUMED.labels(topic).inc()
         message = event.message
         try:
             _, record = codec().decode(message.value, expected=record_name)
         except DecodeError as exc:
-            await send_dead_letter(
-                message, dead_letter(message, "undecodable", error_message=str(exc))
-            )
-            continue
+            letter = dead_letter(message, "undecodable", error_message=str(exc))
+            await send_dead_letter(message, letter, lease)
+            return None
         try:
-            command = plan_one(topic, event.key, record, enrich, planner)
+            planned = plan_one(topic, event.key, record, enrich, planner)
+            value = codec().encode("ControllerCommand", planned.command) if planned else None
         except Exception as exc:  # a bug here must not lose an accepted event
             log.exception('event could not be planned topic="%s"', topic)
-            await send_dead_letter(
-                message, dead_letter(message, "planning_failed", error_message=repr(exc)[:500])
-            )
-            continue
-        if command is None:
-            continue
-        await commands_topic.send(key=event.key, value=codec().encode("ControllerCommand", command))
+            letter = dead_letter(message, "planning_failed", error_message=repr(exc)[:500])
+            await send_dead_letter(message, letter, lease)
+            return None
+        if planned is None or value is None:
+            return None
+        _seen_pending[planned.dedupe_key] = planned.dedupe_state
+        command_acked = await sent(commands_topic.send(key=event.key, value=value), lease)
         EVENTS_PRODUCED.labels("commands").inc()
+        return _record_seen(planned, command_acked, lease)
+
+    return head
+
+
+def pipeline(name: str) -> OrderedPipeline:
+    """An agent's ordered pipeline, wired to the worker's leases, watchdog and revocations."""
+    line = OrderedPipeline(name, ownership, watchdog.progressed, stop_worker)
+    watchdog.add_work(name, lambda: line.unfinished)
+    on_revocation(line.forget)
+    return line
 
 
 @app.agent(sessions_topic)
 async def plan(stream: faust.StreamT) -> None:
     """Parking-session events -> permits/push, update or delete commands."""
-    await plan_events(
+    await pipeline("plan_sessions").run(
         stream,
-        "sessions",
-        "ParkingSessionEvent",
-        lambda event: enrich_session(event, zones, defaults),
-        command_for_session_event,
+        planning_head(
+            "sessions",
+            "ParkingSessionEvent",
+            lambda event: enrich_session(event, zones, defaults),
+            command_for_session_event,
+        ),
     )
 
 
 @app.agent(vehicles_topic)
 async def plan_vehicles(stream: faust.StreamT) -> None:
     """Vehicle events -> vehicles/push commands."""
-    await plan_events(
+    await pipeline("plan_vehicles").run(
         stream,
-        "vehicles",
-        "VehicleEvent",
-        lambda event: (enrich_vehicle(event, defaults), []),
-        command_for_vehicle_event,
+        planning_head(
+            "vehicles",
+            "VehicleEvent",
+            lambda event: (enrich_vehicle(event, defaults), []),
+            command_for_vehicle_event,
+        ),
     )
 
 
 @app.agent(users_topic)
 async def plan_users(stream: faust.StreamT) -> None:
     """User events -> profiles/push commands."""
-    await plan_events(
+    await pipeline("plan_users").run(
         stream,
-        "users",
-        "UserEvent",
-        lambda event: enrich_user(event, user_types),
-        command_for_user_event,
+        planning_head(
+            "users",
+            "UserEvent",
+            lambda event: enrich_user(event, user_types),
+            command_for_user_event,
+        ),
     )
 
 
@@ -291,7 +412,35 @@ async def healthz(web: Any, request: Any) -> Any:
 @app.page("/readyz")
 async def readyz(web: Any, request: Any) -> Any:
     assigned = len(app.consumer.assignment()) if app.consumer else 0
+    waited = watchdog.clock.observe(sum(watchdog.work().values()) > 0)
+    if waited >= settings.worker_stall_seconds / 2:
+        reason = f"no progress for {waited:.0f} s with work pending"
+        return web.json({"status": "not ready", "reason": reason}, status=503)
     return web.json({"status": "ready", "assigned_partitions": assigned})
+
+
+def _recovery_position() -> int:
+    """How far table recovery has read (it moves while a worker recovers its tables)."""
+    recovery = app.tables.recovery
+    return sum(recovery.active_offsets.values()) + sum(recovery.standby_offsets.values())
+
+
+_recovered_to = [0]
+watchdog.add_work("rebalance", lambda: int(bool(app.rebalancing)))
+
+
+@app.task
+async def _start_watchdog() -> None:
+    watchdog.start(asyncio.get_running_loop())
+
+
+@app.timer(interval=1.0)
+async def _watch() -> None:
+    position = _recovery_position()
+    if position != _recovered_to[0]:
+        _recovered_to[0] = position
+        watchdog.progressed()
+    watchdog.tick()
 
 
 @app.page("/metrics")

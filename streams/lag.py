@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from prometheus_client import Gauge
 
 from parkstream.settings import TOPICS
-from streams.app import app, settings
+from streams.app import app, settings, watchdog
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,9 @@ CONSUMER_LAG = Gauge(
 # Full topic name -> the short name used as the label (table changelogs are left out).
 SHORT_NAMES = {settings.topic(name): name for name in TOPICS}
 _reported: set[tuple[str, str]] = set()
+# Records waiting in the worker's partitions at the last refresh: work for the stall watchdog.
+_total = [0]
+watchdog.add_work("lag", lambda: _total[0])
 
 
 def partition_lag(highwater: int | None, committed: int | None, earliest: int | None) -> int | None:
@@ -62,10 +65,12 @@ async def report_lag() -> None:
         log.debug('consumer lag not refreshed error="%s"', exc)
         return
     current: set[tuple[str, str]] = set()
+    total = 0
     for tp in tps:
         lag = partition_lag(highwaters.get(tp), committed.get(tp), earliest.get(tp))
         if lag is None:
             continue
+        total += lag
         labels = (SHORT_NAMES[tp.topic], str(tp.partition))
         CONSUMER_LAG.labels(*labels).set(lag)
         current.add(labels)
@@ -73,3 +78,4 @@ async def report_lag() -> None:
         CONSUMER_LAG.remove(*labels)
     _reported.clear()
     _reported.update(current)
+    _total[0] = total

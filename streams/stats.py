@@ -45,7 +45,7 @@ import asyncio
 import copy
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -60,10 +60,15 @@ from streams.app import (
     EVENTS_CONSUMED,
     app,
     dead_letter,
+    on_revocation,
+    pipeline,
     results_topic,
     send_dead_letter,
     settings,
+    table,
 )
+from streams.durable import acknowledged_all, apply_locally, durable_delete, send_table_writes
+from streams.ownership import Lease
 
 log = logging.getLogger(__name__)
 
@@ -592,40 +597,51 @@ def count_in_metrics(change: Change) -> None:
 
 # Aggregate rows and session state in one table: one changelog, whose per-partition order
 # makes a stored session row prove its aggregate rows (see the module docstring).
-zone_stats = app.Table(
-    "zone_stats", default=None, partitions=settings.topic_partitions, key_type=str
-)
+zone_stats = table("zone_stats", key_type=str)
 _pruned_on: dict[int, str] = {}
+# Rows folded but not acknowledged yet: the next results read them. Cleared at a
+# revocation: what was not made durable is folded again from the redelivered results.
+_pending: dict[str, Any] = {}
+on_revocation(_pending.clear)
 
 
-def _prune(partition: int, now: datetime) -> None:
-    """Once a day per partition: drop its expired day rows and sessions (tombstones)."""
+def _current(key: str) -> Any:
+    return _pending[key] if key in _pending else zone_stats.get(key)
+
+
+def stale_keys(partition: int, now: datetime) -> list[str]:
+    """Once a day per partition: its expired day rows and sessions (to delete)."""
     today = day_of(now)
     if _pruned_on.get(partition) == today:
-        return
+        return []
     _pruned_on[partition] = today
-    stale = [
+    return [
         key
         for key, value in list(zone_stats.items())
         if value is not None and value.get("partition") == partition and expired(key, value, now)
     ]
-    for key in stale:
-        del zone_stats[key]
-    if stale:
-        log.info('stats pruned partition=%d keys=%d day="%s"', partition, len(stale), today)
+
+
+@dataclass(frozen=True)
+class Folded:
+    """The table writes one result makes (session row last), and the change to count."""
+
+    writes: list[tuple[str, Any]]
+    change: Change | None
 
 
 def fold_event(
     result: dict[str, Any], partition: int, offset: int, key: str, now: datetime | None = None
-) -> None:
-    """Fold one decoded result into the table (inside the agent's iteration: Faust writes
-    each key to the changelog partition of the event being processed)."""
+) -> Folded | None:
+    """Fold one decoded result into table writes; ``None`` when nothing changes.
+
+    Reads the table as it will be once the writes of earlier results are acknowledged.
+    """
     now = now or datetime.now(UTC)
-    _prune(partition, now)
     skey = session_key(result["session_id"]) if result.get("session_id") else None
-    folded = fold_result(result, partition, offset, zone_stats.get(skey) if skey else None)
+    folded = fold_result(result, partition, offset, _current(skey) if skey else None)
     if folded is None:
-        return
+        return None
     if folded.duplicate:
         log.info(
             'stats: duplicate result not counted command_id="%s" key="%s" error_code="%s"',
@@ -633,18 +649,17 @@ def fold_event(
             key,
             result.get("error_code") or "",
         )
-        return
+        return None
+    writes: list[tuple[str, Any]] = []
     change = folded.change
+    counted = False
     if change is not None:
-        counted = False
         for day in (change.day, None):
             rkey = row_key(partition, change.zone, change.vendor, day)
-            new = apply_change(zone_stats.get(rkey), change, partition, offset, day, now)
+            new = apply_change(_current(rkey), change, partition, offset, day, now)
             if new is not None:
-                zone_stats[rkey] = new
+                writes.append((rkey, new))
                 counted = counted or day is None
-        if counted:
-            count_in_metrics(change)
         log.debug(
             'stats folded command_id="%s" key="%s" zone="%s" outcome="%s" error_code="%s"',
             result["command_id"],
@@ -654,24 +669,50 @@ def fold_event(
             result.get("error_code") or "",
         )
     if folded.session is not None and skey is not None:
-        zone_stats[skey] = folded.session  # last: it proves the rows above (docstring)
+        writes.append((skey, folded.session))  # last: it proves the rows above (docstring)
+    if not writes:
+        return None
+    return Folded(writes, change if counted else None)
+
+
+async def _folded_durable(folded: Folded, acks: list[Any]) -> None:
+    """The tail of a folded result: its rows acknowledged, then kept and counted."""
+    await acknowledged_all(acks)
+    apply_locally(zone_stats, folded.writes)
+    for key, value in folded.writes:
+        if _pending.get(key) is value:
+            del _pending[key]
+    if folded.change is not None:
+        count_in_metrics(folded.change)
+
+
+async def _fold_head(event: faust.EventT, lease: Lease) -> Awaitable[None] | None:
+    EVENTS_CONSUMED.labels("results").inc()
+    message = event.message
+    try:
+        _, result = codec().decode(message.value, expected="ControllerResult")
+    except DecodeError as exc:
+        letter = dead_letter(message, "undecodable", error_message=str(exc))
+        await send_dead_letter(message, letter, lease)
+        return None
+    now = datetime.now(UTC)
+    stale = stale_keys(message.partition, now)
+    if stale:
+        await durable_delete(zone_stats, stale, lease)
+        log.info("stats pruned partition=%d keys=%d", message.partition, len(stale))
+    key = message.key.decode("utf-8", "replace") if message.key else ""
+    folded = fold_event(result, message.partition, message.offset, key, now)
+    if folded is None:
+        return None
+    _pending.update(folded.writes)
+    acks = await send_table_writes(zone_stats, folded.writes, lease)
+    return _folded_durable(folded, acks)
 
 
 @app.agent(results_topic)
 async def fold_results(stream: faust.StreamT) -> None:
     """Fold every Controller result into the per-zone statistics."""
-    async for event in stream.events():
-        EVENTS_CONSUMED.labels("results").inc()
-        message = event.message
-        try:
-            _, result = codec().decode(message.value, expected="ControllerResult")
-        except DecodeError as exc:
-            await send_dead_letter(
-                message, dead_letter(message, "undecodable", error_message=str(exc))
-            )
-            continue
-        key = message.key.decode("utf-8", "replace") if message.key else ""
-        fold_event(result, message.partition, message.offset, key)
+    await pipeline("fold_results").run(stream, _fold_head)
 
 
 # --------------------------------------------------------------------------- web views

@@ -64,11 +64,13 @@ class Vendors:
         assert answer.status_code == 200, answer.text
         return answer.json()
 
-    async def push(self, count: int, now: datetime, zones=ZONES, prefix: str = "ST") -> None:
+    async def push(
+        self, count: int, now: datetime, zones=ZONES, prefix: str = "ST", starts=(-1, -3, 1)
+    ) -> None:
         for index in range(count):
             n = len(self.permits)
             # Some started an hour ago, some ended two hours ago, some start in an hour.
-            start = now + timedelta(hours=(-1, -3, 1)[n % 3])
+            start = now + timedelta(hours=starts[n % len(starts)])
             permit = Permit(
                 reference="",
                 plate=f"{prefix}{n:04d}",

@@ -1,14 +1,17 @@
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from consumers.journal import (
+    Lookup,
     Step,
     applied_before,
     done_entry,
     expired,
     intent_entry,
     next_step,
+    push_lookup,
     push_visible,
     pushed_before,
     resend_step,
@@ -86,3 +89,40 @@ def test_only_settled_entries_of_the_partition_older_than_the_retention_expire()
         ("deleted", None),
     ]
     assert expired(entries, 2, NOW, retention) == ["old-done", "old-held"]
+
+
+# --- reconciling an interrupted push: push again only on proof of absence --------------------
+
+TORONTO = ZoneInfo("America/Toronto")
+
+
+def test_a_permit_shown_in_the_controllers_local_time_is_found():
+    start, end = NOW - timedelta(hours=1), NOW + timedelta(hours=1)
+    shown = permit(end.astimezone(TORONTO).replace(tzinfo=None))
+    assert push_lookup([shown], start, end, NOW, TORONTO) is Lookup.SHOWN
+    # Read as UTC it would look absent, and the permit would be pushed twice.
+    assert push_lookup([shown], start, end, NOW, UTC) is Lookup.ABSENT
+
+
+def test_an_active_permit_missing_from_the_answer_is_absent():
+    start, end = NOW - timedelta(hours=1), NOW + timedelta(hours=1)
+    assert push_lookup([], start, end, NOW, UTC) is Lookup.ABSENT
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (NOW - timedelta(hours=3), NOW - timedelta(hours=1)),  # already ended
+        (NOW + timedelta(hours=1), NOW + timedelta(hours=2)),  # starts later
+        (NOW - timedelta(seconds=30), NOW + timedelta(hours=1)),  # just started: clocks differ
+        (NOW - timedelta(hours=1), NOW + timedelta(seconds=30)),  # about to end
+        (None, NOW + timedelta(hours=1)),  # start unknown
+    ],
+)
+def test_a_permit_validate_plate_cannot_show_now_is_unknown_never_absent(start, end):
+    assert push_lookup([], start, end, NOW, UTC) is Lookup.UNKNOWN
+
+
+def test_no_readable_answer_is_unknown():
+    start, end = NOW - timedelta(hours=1), NOW + timedelta(hours=1)
+    assert push_lookup(None, start, end, NOW, UTC) is Lookup.UNKNOWN

@@ -72,6 +72,7 @@ class Worker:
         self.offsets = dict.fromkeys(range(partitions), 0)
         monkeypatch.setattr(stats, "zone_stats", self.table)
         monkeypatch.setattr(stats, "_pruned_on", {})
+        monkeypatch.setattr(stats, "_pending", {})
 
     def fold(
         self, record: dict[str, Any], partition: int = 0, offset: int | None = None, now=NOW
@@ -79,7 +80,14 @@ class Worker:
         if offset is None:
             offset = self.offsets[partition]
             self.offsets[partition] += 1
-        stats.fold_event(record, partition, offset, record["session_id"] or "", now=now)
+        # What the agent does with the writes once Kafka acknowledged them.
+        for key in stats.stale_keys(partition, now):
+            del self.table[key]
+        folded = stats.fold_event(record, partition, offset, record["session_id"] or "", now=now)
+        if folded is not None:
+            self.table.update(folded.writes)
+            if folded.change is not None:
+                stats.count_in_metrics(folded.change)
         return offset
 
     def stats(self, query: StatsQuery | None = None, now: datetime = NOW) -> dict[str, Any]:
