@@ -29,8 +29,9 @@ Production transport: ``default_transport()``, httpx over aiohttp
 costs several times more CPU per call at 32 concurrent connections.
 
 The token never leaves this module except in the request body: it is not in
-log lines, ``repr()``, or exception messages (answers are redacted before they
-are quoted).
+log lines, ``repr()``, exception messages or replies. Whatever is copied out of an
+answer (an ErrorMessage, a snippet, a reply's body) goes through
+``parkstream.redaction``, which masks the token raw, JSON-escaped and URL-encoded.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from parkstream.errors import (
     SchemaViolation,
     TransientError,
 )
+from parkstream.redaction import MASK, redact, redact_json
 from schemas.controller import ENDPOINTS, ERROR_MESSAGES, ContractError, plate_permits
 
 __all__ = [
@@ -87,8 +89,6 @@ _MESSAGE_CHARS = 500
 # What reading an answer can raise besides a decoding error: httpx's own errors, aiohttp's
 # that httpx-aiohttp lets through unmapped, and raw socket errors (TimeoutError is one).
 _TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, OSError)
-
-_REDACTED = "***"
 
 
 @dataclass(frozen=True)
@@ -202,21 +202,14 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _REDACTED)
-    return text
-
-
 def _text(body_bytes: bytes) -> str:
     """The body as text, decoded the way ``json.loads`` decodes bytes (never raises)."""
     return body_bytes.decode(json.detect_encoding(body_bytes), "replace")
 
 
 def _snippet(body_bytes: bytes, secrets: Iterable[str]) -> str:
-    text = " ".join(_redact(_text(body_bytes), secrets).split())
-    text = _redact(text, secrets)
+    text = " ".join(redact(_text(body_bytes), secrets).split())
+    text = redact(text, secrets)
     return text if len(text) <= _SNIPPET_CHARS else text[:_SNIPPET_CHARS] + "..."
 
 
@@ -237,7 +230,7 @@ def _parse(body_bytes: bytes) -> tuple[dict[str, Any] | None, str]:
 
 def _message(value: object, default: str, secrets: Iterable[str]) -> str:
     text = value if isinstance(value, str) and value.strip() else default
-    text = _redact(text, secrets)
+    text = redact(text, secrets)
     return text if len(text) <= _MESSAGE_CHARS else text[:_MESSAGE_CHARS] + "..."
 
 
@@ -257,7 +250,7 @@ def _unreadable(
         f"nor a documented ErrorCode ({why}): {snippet!r}"
     )
     return ControllerAnswerUnreadable(
-        _redact(message, secrets), status_code=status_code, snippet=snippet
+        redact(message, secrets), status_code=status_code, snippet=snippet
     )
 
 
@@ -320,6 +313,7 @@ def classify(
     problem = _success_problem(endpoint, body)
     if problem is not None:
         raise _unreadable(endpoint, status_code, headers, body_bytes, problem, secrets)
+    body = redact_json(body, secrets)  # a reply that echoes the token carries it no further
     return ControllerReply(
         endpoint=endpoint,
         status_code=status_code,
@@ -360,7 +354,7 @@ def _transport_failure(
 ) -> ControllerTimeout | ControllerConnectionError:
     """Map an httpx (or stray aiohttp, or socket) exception to our transient errors."""
     cause = exc.__cause__
-    detail = _redact(f"{type(exc).__name__}: {exc}", secrets)
+    detail = redact(f"{type(exc).__name__}: {exc}", secrets)
     # httpx-aiohttp maps *every* aiohttp connection error (refused, reset) to
     # httpx.ConnectTimeout; the aiohttp cause tells a real timeout apart.
     if isinstance(cause, aiohttp.ClientError):
@@ -419,7 +413,7 @@ class ControllerClient:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(base_url={self._base_url!r}, client={self._client!r}, "
-            f"api_token={_REDACTED!r})"
+            f"api_token={MASK!r})"
         )
 
     async def __aenter__(self) -> ControllerClient:
@@ -544,7 +538,7 @@ class ControllerClient:
         except httpx.DecodingError as exc:
             encoding = _header(response.headers, "content-encoding") or "?"
             raise ControllerAnswerUnreadable(
-                _redact(
+                redact(
                     f"{endpoint}: HTTP {response.status_code} body does not decode as "
                     f"Content-Encoding {encoding[:40]!r} ({exc})",
                     secrets,

@@ -4,17 +4,19 @@ import asyncio
 import gzip
 import json
 import logging
+import re
 import socket
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 import httpx
 import pytest
 import yarl
 from httpx_aiohttp import AiohttpTransport
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -844,6 +846,142 @@ async def test_token_never_reaches_logs_or_error_messages(recorder, caplog):
     assert recorder.sent["apiToken"] == TOKEN  # it was sent, and only sent
     assert caplog.records, "the call logs its outcome"
     assert TOKEN not in caplog.text
+
+
+def _token_forms(token: str) -> set[str]:
+    """Every form the token may be echoed in: raw, JSON-escaped, URL-encoded (any hex case)."""
+    forms = {
+        token,
+        json.dumps(token)[1:-1],
+        json.dumps(token, ensure_ascii=False)[1:-1],
+        json.dumps(token).replace("/", "\\/")[1:-1],
+        json.dumps(token, ensure_ascii=False).replace("/", "\\/")[1:-1],
+        quote(token),
+        quote(token, safe=""),
+        quote_plus(token),
+        quote_plus(token, safe="/"),
+    }
+    forms |= {_percent_case(form, str.lower) for form in forms if "%" in form}
+    forms |= {_percent_case(form, str.upper) for form in forms if "%" in form}
+    forms |= {_unicode_upper(form) for form in forms if "\\u" in form}
+    return {form for form in forms if form}
+
+
+def _unicode_upper(form: str) -> str:
+    return re.sub(r"\\u[0-9a-fA-F]{4}", lambda m: "\\u" + m.group(0)[2:].upper(), form)
+
+
+def _percent_case(form: str, case) -> str:
+    """``form`` with its percent-escapes (only) in another case: ``%2f`` for ``%2F``."""
+    return re.sub(r"%[0-9a-fA-F]{2}", lambda m: case(m.group(0)), form)
+
+
+def _echoes(token: str) -> list[str]:
+    """The token as a Controller might echo it (each a form _token_forms knows)."""
+    return [
+        token,
+        json.dumps(token)[1:-1],
+        json.dumps(token).replace("/", "\\/")[1:-1],
+        json.dumps(token, ensure_ascii=False)[1:-1],
+        _unicode_upper(json.dumps(token)[1:-1]),
+        quote(token, safe=""),
+        _percent_case(quote(token, safe=""), str.lower),
+        quote_plus(token),
+    ]
+
+
+def _outputs(outcome) -> list[str]:
+    """Every text a classified outcome carries out of the client."""
+    if isinstance(outcome, ControllerReply):
+        texts = [outcome.reference_id or ""]
+        stack = [outcome.body]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                texts.append(item)
+            elif isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        return texts
+    return [str(outcome), *map(str, outcome.args)] + [
+        str(getattr(outcome, name))
+        for name in ("reason", "message", "snippet")
+        if getattr(outcome, name, None) is not None
+    ]
+
+
+def _leaked(token: str, outcome) -> list[str]:
+    forms = _token_forms(token)
+    return [form for text in _outputs(outcome) for form in forms if form in text]
+
+
+def _classified(*args, **kwargs):
+    try:
+        return classify(*args, **kwargs)
+    except (TransientError, PermanentError) as exc:
+        return exc
+
+
+ODD_TOKEN = 'tok/3f9a"1c7e-é-secret ü+&=%'
+
+
+@pytest.mark.parametrize("echo", _echoes(ODD_TOKEN), ids=lambda e: e[:24])
+@pytest.mark.parametrize(
+    ("status", "template"),
+    [
+        (422, '{"ErrorCode": 9002, "ErrorMessage": "token %s lacks permission"}'),
+        (200, '{"error": 9002, "data": {}, "message": "token %s"}'),
+        (403, "<html><body>Blocked request with apiToken=%s</body></html>"),
+        (200, '{"status": "error", "echo": "%s"}'),
+        (200, '{"status": "success", "reference_id": "r-1", "echo": "%s"}'),
+        (302, "Location: https://sso.example/?next=%s"),
+    ],
+    ids=["error-message", "plate-envelope", "html", "json-echo", "success-echo", "redirect"],
+)
+def test_every_echoed_form_of_the_token_is_masked(echo, status, template):
+    endpoint = "validate/plate" if "error" in template and "ErrorCode" not in template else None
+    body = (template % echo).encode()
+    outcome = _classified(endpoint or "permits/push", status, {}, body, secrets=[ODD_TOKEN])
+    assert _leaked(ODD_TOKEN, outcome) == []
+
+
+# Tokens as a Controller may issue them, and stranger: "*" is left out, it is the mask.
+TOKENS = st.text(
+    st.characters(codec="utf-8", exclude_characters="*", exclude_categories=["Cs"]),
+    min_size=8,
+    max_size=50,
+)
+SURROUNDING = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
+
+
+@settings(max_examples=300)
+@given(
+    token=TOKENS,
+    before=SURROUNDING,
+    after=SURROUNDING,
+    form=st.integers(min_value=0, max_value=7),
+    shape=st.sampled_from(["error-message", "plate-envelope", "text", "success-echo"]),
+    status=st.sampled_from([200, 302, 403, 422]),
+)
+def test_no_encoded_form_of_any_token_survives_classification(
+    token, before, after, form, shape, status
+):
+    echo = _echoes(token)[form]
+    text = before + echo + after
+    endpoint = "permits/push"
+    if shape == "error-message":
+        body = json.dumps({"ErrorCode": 9002, "ErrorMessage": text}).encode()
+    elif shape == "plate-envelope":
+        endpoint = "validate/plate"
+        body = json.dumps({"error": 9006, "data": {}, "message": text}).encode()
+    elif shape == "success-echo":
+        body = json.dumps({**PERMIT_SUCCESS, "echo": text}, ensure_ascii=False).encode()
+    else:
+        body = text.encode()
+    outcome = _classified(endpoint, status, {}, body, secrets=[token])
+    assert _leaked(token, outcome) == []
 
 
 async def test_log_lines_are_key_value_pairs(caplog):
