@@ -5,23 +5,33 @@ One ``ControllerClient`` holds one pooled ``httpx.AsyncClient``. Callers pass
 into the wire body with the contract, adds the API token itself, POSTs, and
 either returns a ``ControllerReply`` or raises one of ``parkstream.errors``::
 
-    success shape of the endpoint (2xx)           -> ControllerReply
-    JSON body with an integer ErrorCode (any status) -> ControllerRejected
-    429, or 503 with Retry-After                    -> ControllerRateLimited
-    other 5xx                                       -> ControllerServerError
-    timeout (connect/read/write/pool)               -> ControllerTimeout
-    connection refused/reset, broken HTTP           -> ControllerConnectionError
-    anything else                                   -> UnexpectedAnswer
+    documented ErrorCode 9000-9034 (any status)      -> ControllerRejected          permanent
+    429, or 503 with Retry-After                     -> ControllerRateLimited       transient
+    other 5xx                                        -> ControllerServerError       transient
+    2xx with the endpoint's documented success shape -> ControllerReply
+    anything else: an HTML page, a redirect, a 408,  -> ControllerAnswerUnreadable  transient
+      a success without its id, an undocumented
+      ErrorCode, a body that is not a JSON object
+      (or nested too deep), a validate/plate answer
+      whose permits ``plate_permits`` cannot read
+    timeout (connect/read/write/pool)                -> ControllerTimeout           transient
+    refused/reset, broken HTTP, a body cut mid-way   -> ControllerConnectionError   transient
+    a body whose Content-Encoding does not decode    -> ControllerAnswerUnreadable  transient
 
-``classify()`` is that table as a pure function, so it is tested without I/O.
+``classify()`` is the first part of that table as a pure function, so it is tested
+without I/O; for any status, headers and bytes it returns a ``ControllerReply`` or
+raises one of those classes, nothing else. Permanent means the Controller refused the
+call with a documented code; every answer that is not one may have been applied, so it
+is a lost answer and the dispatcher re-sends it by the journal's rules.
 
 Production transport: ``default_transport()``, httpx over aiohttp
 (``httpx-aiohttp``). Measured in BENCHMARKS.md: httpx's own async transport
 costs several times more CPU per call at 32 concurrent connections.
 
 The token never leaves this module except in the request body: it is not in
-log lines, ``repr()``, or exception messages (answers are redacted before they
-are quoted).
+log lines, ``repr()``, exception messages or replies. Whatever is copied out of an
+answer (an ErrorMessage, a snippet, a reply's body) goes through
+``parkstream.redaction``, which masks the token raw, JSON-escaped and URL-encoded.
 """
 
 from __future__ import annotations
@@ -41,15 +51,17 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from parkstream.errors import (
+    ControllerAnswerUnreadable,
     ControllerConnectionError,
     ControllerRateLimited,
     ControllerRejected,
     ControllerServerError,
     ControllerTimeout,
     SchemaViolation,
-    UnexpectedAnswer,
+    TransientError,
 )
-from schemas.controller import ENDPOINTS, ContractError
+from parkstream.redaction import MASK, redact, redact_json
+from schemas.controller import ENDPOINTS, ERROR_MESSAGES, ContractError, plate_permits
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -69,10 +81,14 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=10.0)
 # first would make us POST on a dead socket (a transient error, but a wasted try).
 _KEEPALIVE_EXPIRY_SECONDS = 5.0
 
-# How much of an unexpected answer is quoted into the error (after redaction).
+# How much of an unreadable answer is quoted into the error (after redaction).
 _SNIPPET_CHARS = 200
+# How much of a Controller's ErrorMessage goes into a dead letter's reason.
+_MESSAGE_CHARS = 500
 
-_REDACTED = "***"
+# What reading an answer can raise besides a decoding error: httpx's own errors, aiohttp's
+# that httpx-aiohttp lets through unmapped, and raw socket errors (TimeoutError is one).
+_TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, OSError)
 
 
 @dataclass(frozen=True)
@@ -98,27 +114,46 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_documented_code(value: object) -> bool:
+    return _is_int(value) and value in ERROR_MESSAGES
+
+
+def _is_id(value: object) -> bool:
+    """A reference id as documented: a non-blank string, or an integer (profiles)."""
+    return _is_int(value) or (isinstance(value, str) and bool(value.strip()))
+
+
 def _is_status_success(body: dict[str, Any], id_key: str) -> bool:
-    return body.get("status") == "success" and body.get(id_key) not in (None, "")
+    return body.get("status") == "success" and _is_id(body.get(id_key))
 
 
-def _success_shape(endpoint: str, body: dict[str, Any]) -> bool:
-    """Whether ``body`` is the documented success answer of ``endpoint``."""
+def _is_object_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
+
+
+def _success_problem(endpoint: str, body: dict[str, Any]) -> str | None:
+    """Why ``body`` is not the documented success answer of ``endpoint`` (None: it is)."""
     if endpoint in ("permits/push", "permits/update", "permits/delete", "profiles/push"):
-        return _is_status_success(body, "reference_id")
-    if endpoint == "vehicles/push":
-        return _is_status_success(body, "vehicle_id_id")
-    if endpoint == "profiles/types/list":
-        return body.get("status") == "success" and isinstance(body.get("user_types"), list)
-    if endpoint == "permits/stats":
-        return isinstance(body.get("data"), list)
-    if endpoint == "violations/send_overdue_to_collections":
-        return isinstance(body.get("records"), list)
-    if endpoint == "validate/plate":
-        return (
-            body.get("error") == 0 and _is_int(body["error"]) and isinstance(body.get("data"), dict)
-        )
-    raise ValueError(f"unknown Controller endpoint {endpoint!r}")
+        ok = _is_status_success(body, "reference_id")
+    elif endpoint == "vehicles/push":
+        ok = _is_status_success(body, "vehicle_id_id")
+    elif endpoint == "profiles/types/list":
+        ok = body.get("status") == "success" and _is_object_list(body.get("user_types"))
+    elif endpoint == "permits/stats":
+        ok = _is_object_list(body.get("data"))
+    elif endpoint == "violations/send_overdue_to_collections":
+        ok = _is_object_list(body.get("records"))
+    elif endpoint == "validate/plate":
+        if not (_is_int(body.get("error")) and body["error"] == 0):
+            return "not the documented success answer of validate/plate"
+        try:
+            plate_permits(body)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    else:
+        raise ValueError(f"unknown Controller endpoint {endpoint!r}")
+    return None if ok else f"not the documented success answer of {endpoint}"
 
 
 def _reference_id(body: dict[str, Any]) -> str | None:
@@ -126,6 +161,19 @@ def _reference_id(body: dict[str, Any]) -> str | None:
         value = body.get(key)
         if value is not None:
             return str(value)
+    return None
+
+
+def _header(headers: Mapping[str, str] | Iterable[tuple[str, str]], name: str) -> str | None:
+    """Header ``name`` (lower case), looked up case-blind; None when absent or not text."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for key, value in pairs:
+        if isinstance(key, bytes):
+            key = key.decode("latin-1")
+        if isinstance(key, str) and key.lower() == name:
+            if isinstance(value, bytes):
+                value = value.decode("latin-1")
+            return value if isinstance(value, str) else None
     return None
 
 
@@ -147,32 +195,63 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:  # RFC 9110 dates are GMT
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _REDACTED)
-    return text
+def _text(body_bytes: bytes) -> str:
+    """The body as text, decoded the way ``json.loads`` decodes bytes (never raises)."""
+    return body_bytes.decode(json.detect_encoding(body_bytes), "replace")
 
 
 def _snippet(body_bytes: bytes, secrets: Iterable[str]) -> str:
-    text = " ".join(body_bytes[: _SNIPPET_CHARS * 4].decode("utf-8", "replace").split())
-    text = _redact(text, secrets)
+    text = " ".join(redact(_text(body_bytes), secrets).split())
+    text = redact(text, secrets)
     return text if len(text) <= _SNIPPET_CHARS else text[:_SNIPPET_CHARS] + "..."
 
 
-def _json_object(body_bytes: bytes) -> dict[str, Any] | None:
+def _parse(body_bytes: bytes) -> tuple[dict[str, Any] | None, str]:
+    """The body as a JSON object, or None and why not (never raises)."""
+    if not body_bytes.strip():
+        return None, "the body is empty"
     try:
         body = json.loads(body_bytes)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
-        return None
-    return body if isinstance(body, dict) else None
+    except RecursionError:
+        return None, "the body is JSON nested too deep to read"
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, too many digits
+        return None, "the body is not JSON"
+    if not isinstance(body, dict):
+        return None, f"the body is a JSON {type(body).__name__}, not an object"
+    return body, ""
+
+
+def _message(value: object, default: str, secrets: Iterable[str]) -> str:
+    text = value if isinstance(value, str) and value.strip() else default
+    text = redact(text, secrets)
+    return text if len(text) <= _MESSAGE_CHARS else text[:_MESSAGE_CHARS] + "..."
+
+
+def _unreadable(
+    endpoint: str,
+    status_code: int,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    body_bytes: bytes,
+    why: str,
+    secrets: tuple[str, ...],
+) -> ControllerAnswerUnreadable:
+    content_type = _header(headers, "content-type")
+    kind = f", {content_type.split(';')[0].strip()[:40]}" if content_type else ""
+    snippet = _snippet(body_bytes, secrets)
+    message = (
+        f"{endpoint}: HTTP {status_code}{kind} answer is neither the documented success "
+        f"nor a documented ErrorCode ({why}): {snippet!r}"
+    )
+    return ControllerAnswerUnreadable(
+        redact(message, secrets), status_code=status_code, snippet=snippet
+    )
 
 
 def classify(
@@ -185,50 +264,62 @@ def classify(
     now: datetime | None = None,
     secrets: Iterable[str] = (),
 ) -> ControllerReply:
-    """Turn one HTTP answer of ``endpoint`` into a reply, or raise its error.
+    """Turn one HTTP answer of ``endpoint`` into a reply, or raise its error (module table).
 
     ``headers`` may be any mapping or pair list (looked up case-insensitively);
-    ``now`` anchors HTTP-date ``Retry-After`` values; every string in
-    ``secrets`` is masked in whatever this quotes from the answer.
+    ``now`` anchors HTTP-date ``Retry-After`` values; every string in ``secrets`` is
+    masked in whatever this quotes from the answer. A validate/plate reply is returned
+    only when ``plate_permits`` can read it. ValueError only for an unknown endpoint.
     """
-    secrets = tuple(secrets)
-    body = _json_object(body_bytes)
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"unknown Controller endpoint {endpoint!r}")
+    secrets = tuple(s for s in secrets if s)
+    body, why = _parse(body_bytes)
+    code = body.get("ErrorCode") if body is not None else None
 
-    # A Controller ErrorCode is final whatever the HTTP status (the docs give none).
-    if body is not None and _is_int(body.get("ErrorCode")):
-        message = body.get("ErrorMessage")
-        text = message if isinstance(message, str) else "(no ErrorMessage)"
-        raise ControllerRejected(body["ErrorCode"], _redact(text, secrets))
+    # A documented ErrorCode is final whatever the HTTP status (the docs give none).
+    if _is_documented_code(code):
+        assert body is not None
+        raise ControllerRejected(
+            code, _message(body.get("ErrorMessage"), "(no ErrorMessage)", secrets)
+        )
 
     if status_code == 429 or status_code >= 500:
-        retry_after = parse_retry_after(httpx.Headers(headers).get("retry-after"), now=now)
+        retry_after = parse_retry_after(_header(headers, "retry-after"), now=now)
         if status_code == 429 or (status_code == 503 and retry_after is not None):
             raise ControllerRateLimited(status_code, retry_after)
         raise ControllerServerError(status_code)
 
     if body is None:
-        raise UnexpectedAnswer(
-            f"{endpoint}: HTTP {status_code} answer is not a JSON object: "
-            f"{_snippet(body_bytes, secrets)!r}",
-            status_code=status_code,
-        )
-    if 200 <= status_code < 300 and _success_shape(endpoint, body):
-        return ControllerReply(
-            endpoint=endpoint,
-            status_code=status_code,
-            body=body,
-            reference_id=_reference_id(body),
-            elapsed_seconds=elapsed_seconds,
-        )
+        if not 200 <= status_code < 300:
+            why = f"HTTP {status_code} without a documented ErrorCode; {why}"
+        raise _unreadable(endpoint, status_code, headers, body_bytes, why, secrets)
+    if code is not None:
+        # docs/controller-contract.md, decision 37: not a documented refusal, so a lost answer.
+        what = f"ErrorCode {str(code)[:20]}" if _is_int(code) else "an ErrorCode that is no integer"
+        why = f"{what} is not a documented code"
+        raise _unreadable(endpoint, status_code, headers, body_bytes, why, secrets)
     # Plate validation reports failures as {"error": N, "message": "..."}.
-    if endpoint == "validate/plate" and _is_int(body.get("error")) and body["error"] != 0:
-        message = body.get("message")
-        text = message if isinstance(message, str) and message else "(no message)"
-        raise ControllerRejected(body["error"], _redact(text, secrets))
-    raise UnexpectedAnswer(
-        f"{endpoint}: HTTP {status_code} answer is not the success shape: "
-        f"{_snippet(body_bytes, secrets)!r}",
+    error = body.get("error")
+    if endpoint == "validate/plate" and error is not None and error != 0:
+        if _is_documented_code(error):
+            raise ControllerRejected(error, _message(body.get("message"), "(no message)", secrets))
+        what = f"error {str(error)[:20]}" if _is_int(error) else "an error that is no integer"
+        why = f"{what} is not a documented code"
+        raise _unreadable(endpoint, status_code, headers, body_bytes, why, secrets)
+    if not 200 <= status_code < 300:
+        why = f"HTTP {status_code} without a documented ErrorCode"
+        raise _unreadable(endpoint, status_code, headers, body_bytes, why, secrets)
+    problem = _success_problem(endpoint, body)
+    if problem is not None:
+        raise _unreadable(endpoint, status_code, headers, body_bytes, problem, secrets)
+    body = redact_json(body, secrets)  # a reply that echoes the token carries it no further
+    return ControllerReply(
+        endpoint=endpoint,
         status_code=status_code,
+        body=body,
+        reference_id=_reference_id(body),
+        elapsed_seconds=elapsed_seconds,
     )
 
 
@@ -261,15 +352,15 @@ def _explicit_timeout(timeout: httpx.Timeout | float) -> httpx.Timeout:
 def _transport_failure(
     exc: Exception, endpoint: str, secrets: Iterable[str]
 ) -> ControllerTimeout | ControllerConnectionError:
-    """Map an httpx (or stray aiohttp) exception to our transient errors."""
+    """Map an httpx (or stray aiohttp, or socket) exception to our transient errors."""
     cause = exc.__cause__
-    detail = _redact(f"{type(exc).__name__}: {exc}", secrets)
+    detail = redact(f"{type(exc).__name__}: {exc}", secrets)
     # httpx-aiohttp maps *every* aiohttp connection error (refused, reset) to
     # httpx.ConnectTimeout; the aiohttp cause tells a real timeout apart.
     if isinstance(cause, aiohttp.ClientError):
         is_timeout = isinstance(cause, aiohttp.ServerTimeoutError)
     else:
-        is_timeout = isinstance(exc, httpx.TimeoutException)
+        is_timeout = isinstance(exc, httpx.TimeoutException | TimeoutError)
     if is_timeout:
         return ControllerTimeout(f"{endpoint}: Controller timed out ({detail})")
     return ControllerConnectionError(f"{endpoint}: Controller unreachable ({detail})")
@@ -322,7 +413,7 @@ class ControllerClient:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(base_url={self._base_url!r}, client={self._client!r}, "
-            f"api_token={_REDACTED!r})"
+            f"api_token={MASK!r})"
         )
 
     async def __aenter__(self) -> ControllerClient:
@@ -359,8 +450,9 @@ class ControllerClient:
         (``schemas.controller``: ``Decimal`` amounts, aware ``datetime`` times);
         the client adds the token (and, for validate/plate, its client code).
 
-        Raises a ``TransientError`` (retry) or a ``PermanentError`` (dead-letter)
-        from ``parkstream.errors``; ``ValueError`` for an unknown endpoint.
+        Raises a ``TransientError`` (retry; the call may have been applied) or a
+        ``PermanentError`` (dead-letter) from ``parkstream.errors``, whatever the
+        Controller or the network does; ``ValueError`` for an unknown endpoint.
         """
         payload = self._wire_body(endpoint, fields)
         url = self._urls.get(endpoint)
@@ -371,23 +463,22 @@ class ControllerClient:
         secrets = (self._api_token,)
         started = time.perf_counter()
         try:
-            response = await self._http.post(url, content=payload)
-        except (httpx.RequestError, aiohttp.ClientError) as exc:
-            error = _transport_failure(exc, endpoint, secrets)
+            response, content = await self._exchange(endpoint, url, payload, secrets)
+        except TransientError as error:
             logger.warning(
                 'Controller call failed endpoint="%s" error="%s" elapsed="%.3f"',
                 endpoint,
                 type(error).__name__,
                 time.perf_counter() - started,
             )
-            raise error from exc
+            raise
         elapsed = time.perf_counter() - started
         try:
             reply = classify(
                 endpoint,
                 response.status_code,
                 response.headers,
-                response.content,
+                content,
                 elapsed_seconds=elapsed,
                 secrets=secrets,
             )
@@ -400,7 +491,16 @@ class ControllerClient:
                 elapsed,
             )
             raise
-        except (ControllerServerError, ControllerRateLimited, UnexpectedAnswer) as exc:
+        except ControllerAnswerUnreadable as exc:
+            logger.warning(
+                'Controller answer unreadable endpoint="%s" status="%d" elapsed="%.3f" snippet=%s',
+                endpoint,
+                response.status_code,
+                elapsed,
+                json.dumps(exc.snippet, ensure_ascii=False),
+            )
+            raise
+        except TransientError as exc:
             logger.warning(
                 'Controller call failed endpoint="%s" status="%d" error="%s" elapsed="%.3f"',
                 endpoint,
@@ -416,6 +516,38 @@ class ControllerClient:
             elapsed,
         )
         return reply
+
+    async def _exchange(
+        self, endpoint: str, url: httpx.URL, payload: bytes, secrets: tuple[str, ...]
+    ) -> tuple[httpx.Response, bytes]:
+        """POST and read the whole answer; whatever fails on the way is a TransientError."""
+        request = self._http.build_request("POST", url, content=payload)
+        try:
+            response = await self._http.send(request, stream=True)
+        except _TRANSPORT_ERRORS as exc:
+            raise _transport_failure(exc, endpoint, secrets) from exc
+        except UnicodeError as exc:  # httpx-aiohttp encodes the reason phrase as strict UTF-8
+            raise ControllerAnswerUnreadable(
+                f"{endpoint}: the answer's status line cannot be read ({type(exc).__name__})"
+            ) from exc
+        try:
+            try:
+                content = await response.aread()
+            finally:
+                await response.aclose()
+        except httpx.DecodingError as exc:
+            encoding = _header(response.headers, "content-encoding") or "?"
+            raise ControllerAnswerUnreadable(
+                redact(
+                    f"{endpoint}: HTTP {response.status_code} body does not decode as "
+                    f"Content-Encoding {encoding[:40]!r} ({exc})",
+                    secrets,
+                ),
+                status_code=response.status_code,
+            ) from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise _transport_failure(exc, endpoint, secrets) from exc
+        return response, content
 
     # Typed wrappers: one per documented endpoint, canonical fields in.
 

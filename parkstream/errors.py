@@ -8,12 +8,15 @@ what the caller does with it::
      │   ├─ ControllerTimeout           connect / read / write / pool timeout
      │   ├─ ControllerConnectionError   refused, reset, DNS, broken HTTP framing
      │   ├─ ControllerServerError       HTTP 5xx (.status_code)
-     │   └─ ControllerRateLimited       HTTP 429, or 503 with Retry-After (.status_code)
+     │   ├─ ControllerRateLimited       HTTP 429, or 503 with Retry-After (.status_code)
+     │   └─ ControllerAnswerUnreadable  an answer that is neither the documented success nor a
+     │                                  documented ErrorCode: an HTML page, a redirect, a 408, a
+     │                                  success without its id, an undocumented code, a body that
+     │                                  cannot be read (.status_code, .snippet); a lost answer
      ├─ PermanentError            dead-letter at once (.error_code, .reason)
-     │   ├─ ControllerRejected          the Controller answered {"ErrorCode": N, ...}
+     │   ├─ ControllerRejected          the Controller answered a documented ErrorCode 9000-9034
      │   ├─ SchemaViolation             a record or command breaks the contract
-     │   ├─ UndecodableRecord           bytes that are not a record of ours
-     │   └─ UnexpectedAnswer            neither a success shape nor an ErrorCode
+     │   └─ UndecodableRecord           bytes that are not a record of ours
      └─ RejectedAtEdge            the gateway answers a vendor Controller-style
                                   (.error_code, .http_status)
 
@@ -32,6 +35,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "ControllerAnswerUnreadable",
     "ControllerConnectionError",
     "ControllerRateLimited",
     "ControllerRejected",
@@ -43,7 +47,6 @@ __all__ = [
     "SchemaViolation",
     "TransientError",
     "UndecodableRecord",
-    "UnexpectedAnswer",
 ]
 
 
@@ -102,6 +105,30 @@ class ControllerRateLimited(TransientError):
         self.status_code = status_code
 
 
+class ControllerAnswerUnreadable(TransientError):
+    """An answer that is neither the endpoint's documented success nor a documented ErrorCode.
+
+    A maintenance page served with 200, a firewall's HTML 403, a 408, a redirect, a
+    success body without its reference id, an ErrorCode outside 9000-9034, a body that
+    cannot be decoded: the call may or may not have been applied, so it is a lost
+    answer, retried by the journal's re-send rules like a timeout. ``status_code`` is
+    the answer's HTTP status (``None`` when no status was read); ``snippet`` is the
+    start of the body with every secret masked.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        snippet: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.status_code = status_code
+        self.snippet = snippet
+
+
 # Permanent: the same input will fail the same way; dead-letter it with its code.
 
 
@@ -117,7 +144,11 @@ class PermanentError(ParkstreamError):
 
 
 class ControllerRejected(PermanentError):
-    """The Controller answered ``{"ErrorCode": N, "ErrorMessage": "..."}`` (any HTTP status)."""
+    """The Controller answered a documented ``{"ErrorCode": N, "ErrorMessage": "..."}``.
+
+    ``N`` is one of the codes of ``schemas.controller.ERROR_MESSAGES`` (9000-9034), in
+    any HTTP status; any other code is a ``ControllerAnswerUnreadable``.
+    """
 
     error_code: int
 
@@ -132,14 +163,6 @@ class SchemaViolation(PermanentError):
 
 class UndecodableRecord(PermanentError):
     """Bytes that cannot be decoded as a record of the expected schema."""
-
-
-class UnexpectedAnswer(PermanentError):
-    """A 2xx/3xx/4xx answer that is neither the endpoint's success shape nor an ErrorCode."""
-
-    def __init__(self, reason: str, *, status_code: int | None = None) -> None:
-        super().__init__(reason)
-        self.status_code = status_code
 
 
 # At the edge: answered to the vendor, never retried by us.

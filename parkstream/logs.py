@@ -2,23 +2,18 @@
 
 Modules log through ``logging.getLogger(__name__)`` and put facts in the message
 as ``key="value"`` pairs. Tokens never reach a log: callers do not log them, and
-``redact`` masks anything that looks like an ``apiToken`` field as a last guard.
+``parkstream.redaction.redact`` masks anything that looks like an ``apiToken`` field as
+a last guard.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 
-_TOKEN_FIELD = re.compile(r'("?(?:apiToken|api_token)"?\s*[:=]\s*"?)([^",}\s]+)', re.IGNORECASE)
-
-
-def redact(text: str) -> str:
-    """``text`` with the value of every apiToken/api_token field replaced by ``***``."""
-    return _TOKEN_FIELD.sub(r"\1***", text)
+from parkstream.redaction import redact
 
 
 class _TextFormatter(logging.Formatter):

@@ -41,6 +41,7 @@ from confluent_kafka import KafkaException
 from prometheus_client import Counter, Histogram
 
 from parkstream.kafka import AsyncProducer, BrokerUnavailable, ensure_topics
+from parkstream.redaction import redact
 from parkstream.settings import Settings
 from parkstream.web import add_ops_routes, run_app
 from producers.events import PUSH_ENDPOINTS, Accepted, accept
@@ -49,6 +50,7 @@ from producers.references import IDEMPOTENCY_KEY_HEADER, ReferenceIssuer, check_
 from schemas.avro import AvroCodec, RegistryUnavailable, codec
 from schemas.controller import (
     ENDPOINTS,
+    ERROR_MESSAGES,
     ContractError,
     Endpoint,
     normalize_client_code,
@@ -436,8 +438,14 @@ class Gateway:
                 contract.name,
                 status,
             )
+        # The Controller may echo the token it was sent (an error page, a quoted request).
+        relayed = redact(
+            payload.decode("utf-8", "surrogateescape"),
+            (settings.controller_api_token,),
+            token_fields=False,
+        ).encode("utf-8", "surrogateescape")
         return (
-            web.Response(body=payload, status=status, content_type="application/json"),
+            web.Response(body=relayed, status=status, content_type="application/json"),
             "passed_through",
         )
 
@@ -515,6 +523,8 @@ def delivery_status(reference_id: str, worker: dict[str, Any]) -> dict[str, Any]
     """The vendor's view of the worker's session record (only the documented keys).
 
     Unknown worker states read as ``accepted``: accepted is all the gateway can promise.
+    A dead-lettered permit carries its documented code and that code's documented
+    message, never the Controller's own text (both ``None`` without a documented code).
     """
     state = worker.get("state")
     if state not in STATUS_STATES:
@@ -526,8 +536,9 @@ def delivery_status(reference_id: str, worker: dict[str, Any]) -> dict[str, Any]
         out["controller_reference_id"] = str(worker["controller_reference_id"])
     if state == "dead_lettered":
         code = worker.get("error_code")
-        out["error_code"] = int(code) if isinstance(code, int) else None
-        out["error_message"] = worker.get("error_message")
+        documented = isinstance(code, int) and not isinstance(code, bool) and code in ERROR_MESSAGES
+        out["error_code"] = code if documented else None
+        out["error_message"] = ERROR_MESSAGES[code] if documented else None
     return out
 
 

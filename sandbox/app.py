@@ -50,12 +50,13 @@ HANG_POLL_S = 0.05
 
 @dataclass
 class Outcome:
-    """One answer, before it is written."""
+    """One answer, before it is written: a JSON ``body``, or an ``html`` page (a fault)."""
 
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any] | None
     headers: dict[str, str] = field(default_factory=dict)
     error_code: int | None = None
+    html: str | None = None
 
 
 class Sandbox:
@@ -104,7 +105,7 @@ class Sandbox:
         status = answer.status
         if answer.error_code is not None and self.faults.config.failure_status is None:
             status = self.config.error_http_status or status
-        return Outcome(status, answer.body, answer.headers, answer.error_code)
+        return Outcome(status, answer.body, answer.headers, answer.error_code, answer.html)
 
     async def hang(self, request: web.Request) -> None:
         """Never answer: return once the client has gone or the server is stopping."""
@@ -180,6 +181,14 @@ async def handle_api(request: web.Request) -> web.StreamResponse:
         if request.transport is not None:
             request.transport.close()
         return web.Response(status=503)
+    if outcome.html is not None:
+        return web.Response(
+            text=outcome.html,
+            status=outcome.status,
+            headers=outcome.headers,
+            content_type="text/html",
+            charset="utf-8",
+        )
     return web.json_response(outcome.body, status=outcome.status, headers=outcome.headers)
 
 
@@ -239,7 +248,7 @@ def _record(
         fault=decision.fault,
         duration_ms=round(elapsed * 1000, 3),
         body=mask_body(parsed, raw, (sandbox.config.api_token,)),
-        answer=None if outcome is None else outcome.body,
+        answer=None if outcome is None else (outcome.html or outcome.body),
     )
     logger.debug(
         'sandbox_call endpoint="%s" status="%s" error_code="%s" fault="%s" duration_ms=%.3f',

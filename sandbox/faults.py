@@ -1,4 +1,4 @@
-"""Fault injection for the sandbox: latency, failures, hangs, chosen error codes.
+"""Fault injection for the sandbox: latency, failures, hangs, chosen error codes, HTML pages.
 
 A :class:`FaultConfig` is plain data (from the environment at start, or from
 ``PUT /_sandbox/faults``); a :class:`FaultInjector` turns it into one
@@ -19,6 +19,27 @@ from schemas.controller import ENDPOINTS, ERROR_MESSAGES, ContractError, Endpoin
 ENV_PREFIX = "PARKSTREAM_SANDBOX_FAULT_"
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 DEFAULT_FAILURE_STATUS = 503
+DEFAULT_HTML_STATUS = 200  # a maintenance page served with 200, as many proxies do
+FAILURE_BODIES = ("json", "html")
+
+MAINTENANCE_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Down for maintenance</title></head>
+<body>
+<h1>We&rsquo;ll be back soon</h1>
+<p>OPS-COM is down for scheduled maintenance. Please try again later.</p>
+</body>
+</html>
+"""
+
+ERROR_PAGE = """<html>
+<head><title>{status} {phrase}</title></head>
+<body>
+<center><h1>{status} {phrase}</h1></center>
+<hr><center>nginx</center>
+</body>
+</html>
+"""
 
 
 @dataclass(frozen=True)
@@ -34,6 +55,11 @@ class FaultConfig:
     ``Retry-After: retry_after_s``. ``endpoints`` limits faults to those endpoint names
     (empty: all). ``after_apply`` applies the call's effect first and then hangs or
     fails, like a Controller that committed but whose answer was lost.
+    ``failure_body="html"`` makes a failure an HTML page (``text/html``) instead of
+    JSON, as a proxy, firewall or maintenance mode in front of the Controller answers:
+    a maintenance page with ``failure_status`` 200 (the default for html), an
+    nginx-style error page with any other status. It cannot be combined with
+    ``failure_error_code``.
     """
 
     latency_ms: float = 0.0
@@ -46,6 +72,7 @@ class FaultConfig:
     hang_rate: float = 0.0
     endpoints: tuple[str, ...] = ()
     after_apply: bool = False
+    failure_body: str = "json"
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -65,8 +92,12 @@ class FaultConfig:
                 found.append(f"{name} must be between 0 and 1")
         if self.fail_next < 0:
             found.append("fail_next must be >= 0")
-        if self.failure_status is not None and not 400 <= self.failure_status <= 599:
-            found.append("failure_status must be an HTTP status 400-599")
+        if self.failure_status is not None and not 200 <= self.failure_status <= 599:
+            found.append("failure_status must be an HTTP status 200-599")
+        if self.failure_body not in FAILURE_BODIES:
+            found.append(f"failure_body must be one of {', '.join(FAILURE_BODIES)}")
+        elif self.failure_body == "html" and self.failure_error_code is not None:
+            found.append("failure_body html and failure_error_code exclude each other")
         if self.failure_error_code is not None and self.failure_error_code not in ERROR_MESSAGES:
             found.append("failure_error_code must be a documented code 9000-9034")
         if self.retry_after_s < 0:
@@ -141,6 +172,10 @@ def _coerce(key: str, raw: Any) -> Any:
         if not isinstance(raw, bool):
             raise TypeError("must be true or false")
         return raw
+    if key == "failure_body":
+        if not isinstance(raw, str):
+            raise TypeError(f"must be one of {', '.join(FAILURE_BODIES)}")
+        return raw.strip().lower()
     if key == "endpoints":
         if isinstance(raw, str):
             return tuple(part.strip() for part in raw.split(",") if part.strip())
@@ -152,7 +187,7 @@ def _coerce(key: str, raw: Any) -> Any:
 
 def _from_text(key: str, raw: str) -> Any:
     """Environment text -> the JSON-like value ``_coerce`` expects."""
-    if key == "endpoints":
+    if key in ("endpoints", "failure_body"):
         return raw
     if key == "after_apply":
         lowered = raw.lower()
@@ -192,10 +227,13 @@ NO_FAULT = Decision()
 
 @dataclass(frozen=True)
 class FailureAnswer:
+    """A failure's answer: a JSON ``body``, or ``html`` text (then ``body`` is None)."""
+
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any] | None
     headers: dict[str, str]
     error_code: int | None
+    html: str | None = None
 
 
 class FaultInjector:
@@ -234,6 +272,17 @@ class FaultInjector:
     def failure_answer(self, endpoint: Endpoint | None) -> FailureAnswer:
         config = self.config
         error_code = config.failure_error_code
+        if config.failure_body == "html":
+            status = config.failure_status or DEFAULT_HTML_STATUS
+            phrase = HTTPStatus(status).phrase if _known(status) else "Error"
+            page = MAINTENANCE_PAGE if 200 <= status < 300 else ERROR_PAGE
+            return FailureAnswer(
+                status=status,
+                body=None,
+                headers=_retry_after(status, config.retry_after_s),
+                error_code=None,
+                html=page.format(status=status, phrase=phrase),
+            )
         if error_code is not None:
             error = ContractError(error_code, detail="injected fault")
             status = config.failure_status or error.http_status
@@ -241,10 +290,16 @@ class FaultInjector:
         else:
             status = config.failure_status or DEFAULT_FAILURE_STATUS
             body = {"message": HTTPStatus(status).phrase if _known(status) else "Error"}
-        headers = {}
-        if status in RETRY_AFTER_STATUSES:
-            headers["Retry-After"] = str(config.retry_after_s)
-        return FailureAnswer(status=status, body=body, headers=headers, error_code=error_code)
+        return FailureAnswer(
+            status=status,
+            body=body,
+            headers=_retry_after(status, config.retry_after_s),
+            error_code=error_code,
+        )
+
+
+def _retry_after(status: int, seconds: int) -> dict[str, str]:
+    return {"Retry-After": str(seconds)} if status in RETRY_AFTER_STATUSES else {}
 
 
 def _known(status: int) -> bool:

@@ -216,6 +216,7 @@ _LENIENT_TIME = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
     r"(?:\.[0-9]{1,9})?(Z|z|[+-][0-9]{2}:?[0-9]{2})?"
 )
+_PLATE_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
 _AMOUNT = re.compile(r"[0-9]+\.[0-9]{2}")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _YEAR = re.compile(r"[0-9]{4}")
@@ -1015,21 +1016,38 @@ def plate_validation_body(
     }
 
 
-def plate_permits(body: Mapping[str, Any]) -> list[PlatePermit]:
+def _plate_permit(entry: object) -> PlatePermit:
+    if not isinstance(entry, Mapping):
+        raise ValueError("a permit is not a JSON object")
+    kind, short_name, expires = entry.get("type"), entry.get("shortName"), entry.get("expires")
+    if not isinstance(kind, str) or not isinstance(short_name, str):
+        raise ValueError("a permit's type or shortName is not a string")
+    match = _PLATE_TIME.fullmatch(expires) if isinstance(expires, str) else None
+    if match is None:
+        raise ValueError("a permit's expires is not Y-m-d H:i:s")
+    try:
+        return PlatePermit(kind, short_name, _calendar_datetime(match.groups()))
+    except ValueError:
+        raise ValueError("a permit's expires is not a calendar instant") from None
+
+
+def plate_permits(body: object) -> list[PlatePermit]:
     """The permits of a validate/plate answer (naive ``expires`` in display time).
 
-    Raises ValueError when the body is not the documented shape.
+    The documented shape: ``data.responseJSON`` an object (or ``[]``, PHP's empty
+    array), whose ``permits``, when present, is a list of objects with string ``type``,
+    ``shortName`` and ``expires`` (``Y-m-d H:i:s``, a real calendar instant). Anything
+    else raises ValueError, and only ValueError, whatever ``body`` is.
     """
-    try:
-        payload = body["data"]["responseJSON"]
-        entries = payload.get("permits", []) if isinstance(payload, Mapping) else []
-        return [
-            PlatePermit(
-                type=str(e["type"]),
-                short_name=str(e["shortName"]),
-                expires=datetime.strptime(e["expires"], PLATE_TIME_FORMAT),
-            )
-            for e in entries
-        ]
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"not a validate/plate answer: {exc}") from None
+    data = body.get("data") if isinstance(body, Mapping) else None
+    if not isinstance(data, Mapping) or "responseJSON" not in data:
+        raise ValueError("not a validate/plate answer: no data.responseJSON")
+    payload = data["responseJSON"]
+    if isinstance(payload, list) and not payload:
+        return []
+    if not isinstance(payload, Mapping):
+        raise ValueError("not a validate/plate answer: responseJSON is not an object")
+    entries = payload.get("permits", [])
+    if not isinstance(entries, list):
+        raise ValueError("not a validate/plate answer: permits is not a list")
+    return [_plate_permit(entry) for entry in entries]

@@ -19,9 +19,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from consumers.controller import ControllerClient
+from parkstream.errors import ControllerAnswerUnreadable
 from sandbox.app import SandboxConfig, create_app
 from sandbox.faults import FaultConfig
-from schemas.controller import ENDPOINTS, ERROR_MESSAGES
+from schemas.controller import ENDPOINTS, ERROR_MESSAGES, plate_permits
 from tests.support.examples import PERMIT_PUSH_EXAMPLE, PROFILE_PUSH_EXAMPLE, VEHICLE_PUSH_EXAMPLE
 
 CLIENT = "OC-TOMA"
@@ -30,6 +32,7 @@ TOKEN = "sbx-7f3c9a1e-token"
 OTHER_SECRET = "someone-elses-secret-token"
 
 PUSH_EXAMPLE = {"apiToken": TOKEN, **PERMIT_PUSH_EXAMPLE}
+PERMIT_FIELDS = ENDPOINTS["permits/push"].validate(PUSH_EXAMPLE)
 VEHICLE_EXAMPLE = {"apiToken": TOKEN, **VEHICLE_PUSH_EXAMPLE}
 PROFILE_EXAMPLE = {"apiToken": TOKEN, **PROFILE_PUSH_EXAMPLE}
 DOCUMENTED_USER_TYPES = [
@@ -58,8 +61,9 @@ class Answer(NamedTuple):
 class Api:
     """A vendor's view of one running sandbox."""
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def __init__(self, session: aiohttp.ClientSession, url: str = "") -> None:
         self.session = session
+        self.url = url.rstrip("/")
 
     async def call(
         self,
@@ -102,7 +106,7 @@ async def start(tmp_path: Any) -> AsyncIterator[Start]:
         await server.start_server()
         session = aiohttp.ClientSession(str(server.make_url("")))
         running.append((server, session))
-        return Api(session)
+        return Api(session, str(server.make_url("")))
 
     yield _start
     for server, session in running:
@@ -670,6 +674,93 @@ async def test_after_apply_fault_applies_the_call_then_loses_the_answer(api: Api
     assert len((await api.control("GET", "permits"))["permits"]) == 1
 
 
+async def _html(api: Api, endpoint: str, body: Any) -> tuple[int, str, Any]:
+    async with api.session.post(ENDPOINTS[endpoint].path(CLIENT), json=body) as response:
+        return response.status, await response.text(), response.headers
+
+
+async def test_html_fault_answers_a_200_maintenance_page_instead_of_the_controller(
+    api: Api,
+) -> None:
+    await api.control("PUT", "faults", {"fail_next": 1, "failure_body": "html"})
+    status, text, headers = await _html(api, "permits/push", PUSH_EXAMPLE)
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    assert text.lstrip().lower().startswith("<!doctype html>")
+    assert "maintenance" in text.lower()
+    assert (await api.control("GET", "permits"))["permits"] == []  # not applied
+    [entry] = (await api.control("GET", "journal?endpoint=permits/push"))["entries"]
+    assert (entry["status"], entry["fault"]) == (200, "failure")
+    # The next call is the Controller's again.
+    assert (await api.call("permits/push", PUSH_EXAMPLE)).body["status"] == "success"
+
+
+@pytest.mark.parametrize(("status", "words"), [(403, "403 Forbidden"), (503, "503")])
+async def test_html_fault_with_another_status_is_an_html_error_page(
+    api: Api, status: int, words: str
+) -> None:
+    await api.control(
+        "PUT", "faults", {"failure_rate": 1.0, "failure_body": "html", "failure_status": status}
+    )
+    answer_status, text, headers = await _html(api, "permits/stats", {"apiToken": TOKEN})
+    assert answer_status == status
+    assert headers["Content-Type"].startswith("text/html")
+    assert words in text
+    assert "ErrorCode" not in text
+
+
+async def test_html_fault_after_apply_stores_the_permit_then_answers_the_page(api: Api) -> None:
+    await api.control(
+        "PUT", "faults", {"fail_next": 1, "failure_body": "html", "after_apply": True}
+    )
+    status, text, _ = await _html(api, "permits/push", PUSH_EXAMPLE)
+    assert status == 200 and "maintenance" in text.lower()
+    assert len((await api.control("GET", "permits"))["permits"]) == 1  # applied
+
+
+async def test_html_fault_at_a_rate_mixes_pages_and_answers(api: Api) -> None:
+    await api.control("PUT", "faults", {"failure_rate": 0.5, "failure_body": "html", "seed": 7})
+    kinds = set()
+    for _ in range(30):
+        status, _, headers = await _html(api, "permits/stats", {"apiToken": TOKEN})
+        assert status == 200
+        kinds.add(headers["Content-Type"].split(";")[0])
+    assert kinds == {"text/html", "application/json"}
+
+
+async def test_html_fault_from_the_environment(start: Start) -> None:
+    env = {
+        "PARKSTREAM_CONTROLLER_CLIENT": CLIENT,
+        "PARKSTREAM_CONTROLLER_API_TOKEN": TOKEN,
+        "PARKSTREAM_SANDBOX_FAULT_FAILURE_RATE": "1",
+        "PARKSTREAM_SANDBOX_FAULT_FAILURE_BODY": "html",
+        "PARKSTREAM_SANDBOX_FAULT_AFTER_APPLY": "true",
+    }
+    config = SandboxConfig.from_env(env)
+    api = await start(**{k: getattr(config, k) for k in ("faults", "client", "api_token")})
+    status, text, _ = await _html(api, "permits/push", PUSH_EXAMPLE)
+    assert status == 200 and "maintenance" in text.lower()
+    assert len((await api.control("GET", "permits"))["permits"]) == 1
+
+
+async def test_the_client_reads_the_maintenance_page_as_a_lost_answer(api: Api) -> None:
+    # The real client against the real server: retried (transient), never dead-lettered.
+    await api.control(
+        "PUT", "faults", {"fail_next": 1, "failure_body": "html", "after_apply": True}
+    )
+    await api.control("PUT", "clock", {"now": "2018-07-02T09:10:00"})  # the permit is live
+    async with ControllerClient(api.url, CLIENT, TOKEN, timeout=5.0) as client:
+        with pytest.raises(ControllerAnswerUnreadable) as caught:
+            await client.push_permit(PERMIT_FIELDS)
+        assert caught.value.transient and caught.value.status_code == 200
+        assert "maintenance" in caught.value.snippet.lower()
+        # Applied before the page: a lookup by plate shows it, as reconciliation expects.
+        reply = await client.validate_plate(PERMIT_FIELDS["plate"])
+    assert len((await api.control("GET", "permits"))["permits"]) == 1
+    [permit] = plate_permits(reply.body)
+    assert permit.expires == datetime(2018, 7, 2, 9, 30)
+
+
 async def test_faults_from_environment_apply_from_the_start_and_after_reset(start: Start) -> None:
     env = {
         "PARKSTREAM_CONTROLLER_CLIENT": CLIENT,
@@ -695,6 +786,9 @@ async def test_faults_from_environment_apply_from_the_start_and_after_reset(star
         {"endpoints": ["permits/create"]},
         {"failure_error_code": 9999},
         {"hang": True},
+        {"failure_body": "xml"},
+        {"failure_body": "html", "failure_error_code": 9002},
+        {"failure_status": 100},
     ],
 )
 async def test_invalid_fault_switches_are_refused_with_a_reason(api: Api, body: Any) -> None:

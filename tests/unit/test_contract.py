@@ -665,6 +665,126 @@ def test_plate_validation_without_data_is_the_documented_no_data_sample() -> Non
     }
 
 
+def _plate_body(response_json: Any) -> dict[str, Any]:
+    return {"error": 0, "data": {"response": "", "plate": "ABC123", "responseJSON": response_json}}
+
+
+PLATE_PERMIT = {"expires": "2025-04-30 23:59:59", "type": "standard", "shortName": "BIKE"}
+
+
+@pytest.mark.parametrize(
+    ("response_json", "expected"),
+    [
+        ({}, []),
+        ([], []),  # PHP's json_encode of an empty array
+        ({"alarm": "Wanted."}, []),
+        ({"permits": []}, []),
+        (
+            {"permits": [PLATE_PERMIT]},
+            [PlatePermit("standard", "BIKE", datetime(2025, 4, 30, 23, 59, 59))],
+        ),
+    ],
+)
+def test_plate_permits_reads_the_documented_shapes(response_json: Any, expected: Any) -> None:
+    assert plate_permits(_plate_body(response_json)) == expected
+
+
+def _nested(depth: int) -> list[Any]:
+    tree: list[Any] = []
+    for _ in range(depth):
+        tree = [tree]
+    return tree
+
+
+DEEP = _nested(5000)  # deeper than the interpreter's recursion limit
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        [],
+        "ABC123",
+        {},
+        {"data": None},
+        {"data": []},
+        {"data": {"plate": "ABC123"}},  # no responseJSON
+        _plate_body(None),
+        _plate_body("none"),
+        _plate_body(["permit"]),
+        _plate_body({"permits": None}),
+        _plate_body({"permits": "BIKE"}),
+        _plate_body({"permits": PLATE_PERMIT}),
+        _plate_body({"permits": ["standard: BIKE"]}),
+        _plate_body({"permits": [{**PLATE_PERMIT, "expires": None}]}),
+        _plate_body({"permits": [{**PLATE_PERMIT, "expires": 1746057599}]}),
+        _plate_body({"permits": [{**PLATE_PERMIT, "expires": "2025-04-30T23:59:59"}]}),
+        _plate_body({"permits": [{**PLATE_PERMIT, "expires": "2025-4-30 23:59:59"}]}),
+        _plate_body({"permits": [{**PLATE_PERMIT, "expires": "2025-04-31 23:59:59"}]}),
+        _plate_body({"permits": [{**PLATE_PERMIT, "expires": "0000-01-01 00:00:00"}]}),
+        _plate_body({"permits": [{**PLATE_PERMIT, "expires": " 2025-04-30 23:59:59"}]}),
+        _plate_body({"permits": [{**PLATE_PERMIT, "expires": "٢٠٢٥-04-30 23:59:59"}]}),
+        _plate_body({"permits": [{k: v for k, v in PLATE_PERMIT.items() if k != "type"}]}),
+        _plate_body({"permits": [{**PLATE_PERMIT, "type": 7}]}),
+        _plate_body({"permits": [{**PLATE_PERMIT, "shortName": None}]}),
+        _plate_body({"permits": [{**PLATE_PERMIT, "type": DEEP}]}),
+    ],
+)
+def test_plate_permits_refuses_any_undocumented_shape_with_value_error(body: Any) -> None:
+    with pytest.raises(ValueError, match=r"validate/plate|permit"):
+        plate_permits(body)
+
+
+JSON_LIKE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=25),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["data", "responseJSON", "permits", "expires", "type", "shortName"])
+            | st.text(max_size=8),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=25,
+)
+
+
+@given(JSON_LIKE)
+@example(_plate_body({"permits": [{**PLATE_PERMIT, "type": DEEP}]}))
+def test_plate_permits_returns_permits_or_raises_value_error_for_any_json(body: Any) -> None:
+    try:
+        permits = plate_permits(body)
+    except ValueError:
+        return
+    assert all(isinstance(p, PlatePermit) for p in permits)
+
+
+@given(data=st.data())
+def test_plate_permits_of_a_mutated_documented_answer_is_read_or_value_error(
+    data: st.DataObject,
+) -> None:
+    body = _plate_body({"permits": [dict(PLATE_PERMIT), dict(PLATE_PERMIT)], "alarm": "A"})
+    target = data.draw(st.sampled_from(["body", "data", "responseJSON", "permits", "entry"]))
+    value = data.draw(JSON_LIKE)
+    if target == "body":
+        body = value
+    elif target == "data":
+        body["data"] = value
+    elif target == "responseJSON":
+        body["data"]["responseJSON"] = value
+    elif target == "permits":
+        body["data"]["responseJSON"]["permits"] = value
+    else:
+        key = data.draw(st.sampled_from(["expires", "type", "shortName"]))
+        body["data"]["responseJSON"]["permits"][0][key] = value
+    try:
+        permits = plate_permits(body)
+    except ValueError:
+        return
+    assert all(isinstance(p.expires, datetime) for p in permits)
+
+
 def test_validate_plate_errors_carry_both_envelopes() -> None:
     body = ENDPOINTS["validate/plate"].error_body(ContractError(9006))
     assert body["error"] == body["ErrorCode"] == 9006

@@ -1,18 +1,22 @@
 """consumers.controller: what the Controller client sends, and how it reads every answer."""
 
+import asyncio
+import gzip
 import json
 import logging
+import re
 import socket
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 import httpx
 import pytest
 import yarl
 from httpx_aiohttp import AiohttpTransport
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -25,6 +29,7 @@ from consumers.controller import (
     parse_retry_after,
 )
 from parkstream.errors import (
+    ControllerAnswerUnreadable,
     ControllerConnectionError,
     ControllerRateLimited,
     ControllerRejected,
@@ -33,9 +38,8 @@ from parkstream.errors import (
     PermanentError,
     SchemaViolation,
     TransientError,
-    UnexpectedAnswer,
 )
-from schemas.controller import ENDPOINTS, ERROR_MESSAGES
+from schemas.controller import ENDPOINTS, ERROR_MESSAGES, plate_permits
 
 BASE_URL = "https://controller.test"
 CLIENT = "OC-TOMA"
@@ -258,15 +262,50 @@ async def test_error_code_is_a_rejection_whatever_the_http_status(status):
 
 
 def test_validate_plate_error_envelope_is_a_rejection():
-    body = json.dumps({"error": 7, "data": {}, "message": "Plate lookup failed"}).encode()
+    body = json.dumps({"error": 9006, "data": {}, "message": "Plate lookup failed"}).encode()
     with pytest.raises(ControllerRejected) as caught:
         classify("validate/plate", 200, {}, body)
-    assert (caught.value.error_code, caught.value.reason) == (7, "Plate lookup failed")
+    assert (caught.value.error_code, caught.value.reason) == (9006, "Plate lookup failed")
 
 
-def test_boolean_error_code_is_not_a_controller_code():
-    with pytest.raises(UnexpectedAnswer):
-        classify("permits/push", 200, {}, b'{"ErrorCode": true, "ErrorMessage": "x"}')
+@given(
+    status=st.integers(min_value=100, max_value=599),
+    code=st.sampled_from(sorted(ERROR_MESSAGES)),
+)
+def test_every_documented_code_is_a_rejection_in_any_http_status(status, code):
+    body = json.dumps({"ErrorCode": code, "ErrorMessage": ERROR_MESSAGES[code]}).encode()
+    with pytest.raises(ControllerRejected) as caught:
+        classify("permits/push", status, {}, body)
+    assert caught.value.error_code == code
+    assert caught.value.permanent
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"ErrorCode": 9999, "ErrorMessage": "Something went wrong."},
+        {"ErrorCode": 0, "ErrorMessage": "OK"},
+        {"ErrorCode": 8999, "ErrorMessage": "Maintenance."},
+        {"ErrorCode": "9006", "ErrorMessage": ERROR_MESSAGES[9006]},
+        {"ErrorCode": True, "ErrorMessage": "x"},
+        {"ErrorCode": 9006.0, "ErrorMessage": ERROR_MESSAGES[9006]},
+    ],
+    ids=["9999", "zero", "8999", "string", "boolean", "float"],
+)
+@pytest.mark.parametrize("status", [200, 400, 422])
+def test_an_undocumented_error_code_is_a_lost_answer_not_a_refusal(body, status):
+    # docs/controller-contract.md, decision 37.
+    with pytest.raises(ControllerAnswerUnreadable) as caught:
+        classify("permits/push", status, {}, json.dumps(body).encode())
+    assert caught.value.transient and not caught.value.permanent
+    assert caught.value.status_code == status
+
+
+@pytest.mark.parametrize("code", [7, 0.5, "9006", 9999])
+def test_validate_plate_envelope_with_an_undocumented_code_is_a_lost_answer(code):
+    body = json.dumps({"error": code, "data": {}, "message": "Plate lookup failed"}).encode()
+    with pytest.raises(ControllerAnswerUnreadable):
+        classify("validate/plate", 200, {}, body)
 
 
 # --- transient answers --------------------------------------------------------
@@ -412,32 +451,365 @@ async def test_connection_refused_through_the_default_transport_is_a_connection_
     assert TOKEN not in str(caught.value)
 
 
-# --- unexpected answers -------------------------------------------------------
+# --- lost answers: neither the documented success nor a documented refusal -----------
+
+MAINTENANCE_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Down for maintenance</title></head>"
+    b"<body><h1>We'll be back soon</h1><p>The site is under maintenance.</p></body></html>"
+)
+FIREWALL_403 = b"<html><head><title>403 Forbidden</title></head><body>Request blocked</body></html>"
 
 
-async def test_non_json_200_is_an_unexpected_answer():
-    recorder = Recorder(200, b"<html>Welcome to nginx!</html>")
+async def test_a_200_html_maintenance_page_is_a_lost_answer_to_retry():
+    recorder = Recorder(200, MAINTENANCE_PAGE, headers={"Content-Type": "text/html"})
     async with controller(recorder) as client:
-        with pytest.raises(UnexpectedAnswer) as caught:
+        with pytest.raises(ControllerAnswerUnreadable) as caught:
             await client.push_permit(PERMIT)
+    assert isinstance(caught.value, TransientError)
+    assert not isinstance(caught.value, PermanentError)
     assert caught.value.status_code == 200
-    assert "nginx" in caught.value.reason
-    assert caught.value.error_code is None
+    assert "maintenance" in caught.value.snippet
+    assert "maintenance" in str(caught.value)
 
 
 @pytest.mark.parametrize(
-    ("status", "body"),
+    ("status", "body", "headers"),
     [
-        (200, {"status": "error"}),
-        (200, {"status": "success"}),  # permits/push without its reference id
-        (200, ["status", "success"]),
-        (404, PERMIT_SUCCESS),
-        (302, PERMIT_SUCCESS),
+        (403, FIREWALL_403, {"Content-Type": "text/html"}),
+        (401, b"<html>Unauthorized</html>", {}),
+        (408, b"Request Timeout", {}),
+        (404, b"<html>Not Found</html>", {}),
+        (302, b"", {"Location": "https://login.example/sso"}),
+        (301, b"<html>Moved</html>", {"Location": "https://controller.test/v2/"}),
+        (204, b"", {}),
+        (100, b"", {}),
+        (200, b"", {}),
+        (200, b"null", {}),
+        (200, b"\xff\xfe not utf-8", {}),
+        (200, b"[" * 100_000, {}),
+        (200, b'{"a":' * 50_000, {}),
+        (200, b"[" * 100_000 + b"]" * 100_000, {}),
+    ],
+    ids=[
+        "html-403",
+        "html-401",
+        "408",
+        "html-404",
+        "redirect-302",
+        "redirect-301",
+        "204-empty",
+        "100",
+        "200-empty",
+        "200-null",
+        "200-not-utf8",
+        "deep-open-array",
+        "deep-open-object",
+        "deep-closed-array",
     ],
 )
-def test_anything_but_the_success_shape_or_an_error_code_is_unexpected(status, body):
-    with pytest.raises(UnexpectedAnswer):
-        classify("permits/push", status, {}, json.dumps(body).encode())
+def test_an_answer_that_is_not_a_controller_answer_is_lost_not_permanent(status, body, headers):
+    with pytest.raises(ControllerAnswerUnreadable) as caught:
+        classify("permits/push", status, headers, body)
+    assert caught.value.status_code == status
+    assert caught.value.transient
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "status", "body"),
+    [
+        ("permits/push", 200, {"status": "error"}),
+        ("permits/push", 200, {"status": "success"}),  # without its reference id
+        ("permits/push", 200, {"status": "success", "reference_id": ""}),
+        ("permits/push", 200, {"status": "success", "reference_id": "   "}),
+        ("permits/push", 200, {"status": "success", "reference_id": None}),
+        ("permits/push", 200, {"status": "success", "reference_id": ["x"]}),
+        ("permits/push", 200, {"status": "success", "reference_id": {"id": 1}}),
+        ("permits/push", 200, {"status": "success", "reference_id": True}),
+        ("permits/push", 200, ["status", "success"]),
+        ("permits/push", 404, PERMIT_SUCCESS),
+        ("permits/push", 302, PERMIT_SUCCESS),
+        ("vehicles/push", 200, {"status": "success", "vehicle_id_id": ""}),
+        ("profiles/push", 200, {"status": "success"}),
+        ("profiles/types/list", 200, {"status": "success", "user_types": "none"}),
+        ("profiles/types/list", 200, {"status": "success", "user_types": ["Student"]}),
+        ("permits/stats", 200, {"data": {"zone1": 4}}),
+        ("permits/stats", 200, {"data": [4]}),
+        ("violations/send_overdue_to_collections", 200, {"records": None}),
+    ],
+)
+def test_a_json_answer_that_is_not_the_documented_success_is_lost(endpoint, status, body):
+    with pytest.raises(ControllerAnswerUnreadable):
+        classify(endpoint, status, {}, json.dumps(body).encode())
+
+
+def _plate_answer(response_json) -> bytes:
+    return json.dumps(
+        {"error": 0, "data": {"response": "", "plate": "ABC123", "responseJSON": response_json}}
+    ).encode()
+
+
+def test_validate_plate_answer_without_response_json_is_lost_not_a_crash():
+    body = json.dumps({"error": 0, "data": {"response": "", "plate": "ABC123"}}).encode()
+    with pytest.raises(ControllerAnswerUnreadable):
+        classify("validate/plate", 200, {}, body)
+
+
+@pytest.mark.parametrize(
+    "response_json",
+    [
+        "none",
+        5,
+        None,
+        {"permits": "BIKE"},
+        {"permits": {"expires": "2025-04-30 23:59:59", "type": "standard", "shortName": "B"}},
+        {"permits": [{"type": "standard", "shortName": "BIKE"}]},
+        {"permits": [{"expires": "2025-04-30T23:59:59", "type": "standard", "shortName": "B"}]},
+        {"permits": [{"expires": "30/04/2025 23:59", "type": "standard", "shortName": "B"}]},
+        {"permits": [{"expires": "2025-04-31 23:59:59", "type": "standard", "shortName": "B"}]},
+        {"permits": [{"expires": 1746057599, "type": "standard", "shortName": "B"}]},
+        {"permits": [{"expires": "2025-04-30 23:59:59", "type": 7, "shortName": "B"}]},
+        {"permits": ["standard: BIKE"]},
+    ],
+    ids=[
+        "string",
+        "number",
+        "null",
+        "permits-string",
+        "permits-object",
+        "no-expires",
+        "iso-expires",
+        "other-format",
+        "no-such-day",
+        "epoch-expires",
+        "type-number",
+        "entry-string",
+    ],
+)
+def test_validate_plate_answer_plate_permits_cannot_read_is_lost(response_json):
+    with pytest.raises(ControllerAnswerUnreadable):
+        classify("validate/plate", 200, {}, _plate_answer(response_json))
+
+
+@pytest.mark.parametrize(
+    ("response_json", "count"),
+    [
+        ({}, 0),
+        ([], 0),  # PHP's json_encode of an empty array
+        ({"alarm": "Wanted."}, 0),
+        ({"permits": []}, 0),
+        (
+            {"permits": [{"expires": "2025-04-30 23:59:59", "type": "standard", "shortName": "B"}]},
+            1,
+        ),
+    ],
+)
+def test_a_readable_validate_plate_answer_is_a_reply(response_json, count):
+    reply = classify("validate/plate", 200, {}, _plate_answer(response_json))
+    assert len(plate_permits(reply.body)) == count
+
+
+def test_a_non_ascii_retry_after_header_is_ignored_not_a_crash():
+    with pytest.raises(ControllerRateLimited) as caught:
+        classify("permits/push", 429, {"Retry-After": "bientôt"}, b"")
+    assert caught.value.retry_after is None
+
+
+# --- classify never raises anything but a classified outcome (hypothesis) ------------
+
+ERROR_TREE = (
+    ControllerAnswerUnreadable,
+    ControllerRateLimited,
+    ControllerRejected,
+    ControllerServerError,
+)
+HEADER_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=40)
+HEADERS = st.one_of(
+    st.dictionaries(HEADER_TEXT, HEADER_TEXT, max_size=4),
+    st.lists(
+        st.tuples(st.sampled_from(["Retry-After", "retry-after", "Content-Type"]), HEADER_TEXT)
+    ),
+)
+JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+JSON_TREES = st.recursive(
+    JSON_SCALARS,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+def _assert_classified(endpoint: str, status: int, headers, body: bytes) -> None:
+    try:
+        reply = classify(endpoint, status, headers, body, now=NOW)
+    except ERROR_TREE as exc:
+        assert isinstance(exc, TransientError | PermanentError)
+        if isinstance(exc, ControllerRejected):
+            assert exc.error_code in ERROR_MESSAGES
+        return
+    assert isinstance(reply, ControllerReply)
+    assert 200 <= reply.status_code < 300
+    if endpoint == "validate/plate":
+        plate_permits(reply.body)  # reconciliation can always read it
+
+
+@given(
+    endpoint=st.sampled_from(sorted(ENDPOINTS)),
+    status=st.integers(min_value=100, max_value=599),
+    headers=HEADERS,
+    body=st.binary(max_size=300),
+)
+def test_any_status_headers_and_bytes_are_a_classified_outcome(endpoint, status, headers, body):
+    _assert_classified(endpoint, status, headers, body)
+
+
+@given(
+    endpoint=st.sampled_from(sorted(ENDPOINTS)),
+    status=st.integers(min_value=100, max_value=599),
+    tree=JSON_TREES,
+)
+def test_any_json_tree_is_a_classified_outcome(endpoint, status, tree):
+    _assert_classified(endpoint, status, {}, json.dumps(tree).encode())
+
+
+@given(
+    endpoint=st.sampled_from(sorted(ENDPOINTS)),
+    depth=st.integers(min_value=1, max_value=200_000),
+    opener=st.sampled_from([b"[", b'{"a":', b'{"data":', b'{"ErrorCode":']),
+    closed=st.booleans(),
+)
+def test_deeply_nested_json_is_a_classified_outcome(endpoint, depth, opener, closed):
+    closer = {b"[": b"]"}.get(opener, b"}")
+    body = opener * depth + ((b"0" + closer * depth) if closed else b"")
+    _assert_classified(endpoint, 200, {}, body)
+
+
+DOCUMENTED_ANSWERS = {endpoint: answer for _, _, endpoint, answer, _ in SUCCESSES} | {
+    "validate/plate": json.loads(
+        _plate_answer(
+            {
+                "permits": [
+                    {"expires": "2025-04-30 23:59:59", "type": "standard", "shortName": "BIKE"}
+                ],
+                "dntt": [
+                    {
+                        "notes": "CLEAR",
+                        "start": "2024-11-15 00:00:00",
+                        "location": "Main Campus",
+                        "end": "2024-11-15 23:59:00",
+                    }
+                ],
+                "alarm": "Wanted to talk with.",
+            }
+        )
+    )
+}
+
+
+def _paths(value, prefix=()):
+    """Every path to a value inside a JSON tree (the root is the empty path)."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, (*prefix, index))
+
+
+def _replaced(tree, path, new):
+    if not path:
+        return new
+    copy = json.loads(json.dumps(tree))
+    parent = copy
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = new
+    return copy
+
+
+def _deleted(tree, path):
+    copy = json.loads(json.dumps(tree))
+    parent = copy
+    for step in path[:-1]:
+        parent = parent[step]
+    del parent[path[-1]]
+    return copy
+
+
+@given(data=st.data(), endpoint=st.sampled_from(sorted(DOCUMENTED_ANSWERS)))
+def test_mutated_documented_answers_are_a_classified_outcome(data, endpoint):
+    answer = DOCUMENTED_ANSWERS[endpoint]
+    path = data.draw(st.sampled_from(list(_paths(answer))), label="path")
+    if path and data.draw(st.booleans(), label="delete"):
+        mutated = _deleted(answer, path)
+    else:
+        mutated = _replaced(answer, path, data.draw(JSON_TREES, label="new value"))
+    status = data.draw(st.sampled_from([200, 201, 400, 404, 422, 500]), label="status")
+    _assert_classified(endpoint, status, {}, json.dumps(mutated).encode())
+
+
+# --- the call path: whatever the transport raises while reading is transient -----------
+
+
+async def _raw_server(answer: bytes):
+    """A loopback TCP server that reads a request and writes ``answer`` bytes, then closes."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(answer)
+            await writer.drain()
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+def _http(head: str, body: bytes = b"") -> bytes:
+    return head.replace("\n", "\r\n").encode("latin-1") + b"\r\n" + body
+
+
+RAW_ANSWERS = {
+    "body-cut-mid-way": _http(
+        "HTTP/1.1 200 OK\nContent-Type: application/json\nContent-Length: 500\n",
+        b'{"status": "success", "refer',
+    ),
+    "bad-gzip": _http(
+        "HTTP/1.1 200 OK\nContent-Encoding: gzip\nContent-Length: 12\n", b"not gzipped!"
+    ),
+    "bad-deflate": _http(
+        "HTTP/1.1 200 OK\nContent-Encoding: deflate\nContent-Length: 12\n", b"not deflate!"
+    ),
+    "truncated-gzip": _http(
+        "HTTP/1.1 200 OK\nContent-Encoding: gzip\nContent-Length: 10\n",
+        gzip.compress(json.dumps(PERMIT_SUCCESS).encode())[:10],
+    ),
+    "bad-chunked": _http("HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n", b"zz\r\nnot a chunk\r\n"),
+    "chunked-cut": _http("HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n", b'40\r\n{"status"'),
+    "no-status-line": b"garbage\r\n\r\n",
+    "closed-before-headers": b"",
+    "status-999": _http("HTTP/1.1 999 Odd\nContent-Length: 2\n", b"{}"),
+    "non-utf8-reason": _http("HTTP/1.1 200 \xff\xfe\nContent-Length: 2\n", b"{}"),
+    "non-ascii-header": _http("HTTP/1.1 429 Too Many\nRetry-After: \xe9\xe9\nContent-Length: 0\n"),
+    "huge-header": _http("HTTP/1.1 200 OK\nX-Big: " + "a" * 70_000 + "\nContent-Length: 0\n"),
+}
+
+
+@pytest.mark.parametrize("answer", RAW_ANSWERS.values(), ids=RAW_ANSWERS.keys())
+async def test_a_body_that_cannot_be_read_is_a_transient_error_never_a_crash(answer):
+    server = await _raw_server(answer)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with ControllerClient(
+            f"http://127.0.0.1:{port}", CLIENT, TOKEN, timeout=5.0
+        ) as client:
+            with pytest.raises(TransientError) as caught:
+                await client.push_permit(PERMIT)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert TOKEN not in str(caught.value)
 
 
 # --- the token stays secret ---------------------------------------------------
@@ -474,6 +846,142 @@ async def test_token_never_reaches_logs_or_error_messages(recorder, caplog):
     assert recorder.sent["apiToken"] == TOKEN  # it was sent, and only sent
     assert caplog.records, "the call logs its outcome"
     assert TOKEN not in caplog.text
+
+
+def _token_forms(token: str) -> set[str]:
+    """Every form the token may be echoed in: raw, JSON-escaped, URL-encoded (any hex case)."""
+    forms = {
+        token,
+        json.dumps(token)[1:-1],
+        json.dumps(token, ensure_ascii=False)[1:-1],
+        json.dumps(token).replace("/", "\\/")[1:-1],
+        json.dumps(token, ensure_ascii=False).replace("/", "\\/")[1:-1],
+        quote(token),
+        quote(token, safe=""),
+        quote_plus(token),
+        quote_plus(token, safe="/"),
+    }
+    forms |= {_percent_case(form, str.lower) for form in forms if "%" in form}
+    forms |= {_percent_case(form, str.upper) for form in forms if "%" in form}
+    forms |= {_unicode_upper(form) for form in forms if "\\u" in form}
+    return {form for form in forms if form}
+
+
+def _unicode_upper(form: str) -> str:
+    return re.sub(r"\\u[0-9a-fA-F]{4}", lambda m: "\\u" + m.group(0)[2:].upper(), form)
+
+
+def _percent_case(form: str, case) -> str:
+    """``form`` with its percent-escapes (only) in another case: ``%2f`` for ``%2F``."""
+    return re.sub(r"%[0-9a-fA-F]{2}", lambda m: case(m.group(0)), form)
+
+
+def _echoes(token: str) -> list[str]:
+    """The token as a Controller might echo it (each a form _token_forms knows)."""
+    return [
+        token,
+        json.dumps(token)[1:-1],
+        json.dumps(token).replace("/", "\\/")[1:-1],
+        json.dumps(token, ensure_ascii=False)[1:-1],
+        _unicode_upper(json.dumps(token)[1:-1]),
+        quote(token, safe=""),
+        _percent_case(quote(token, safe=""), str.lower),
+        quote_plus(token),
+    ]
+
+
+def _outputs(outcome) -> list[str]:
+    """Every text a classified outcome carries out of the client."""
+    if isinstance(outcome, ControllerReply):
+        texts = [outcome.reference_id or ""]
+        stack = [outcome.body]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                texts.append(item)
+            elif isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        return texts
+    return [str(outcome), *map(str, outcome.args)] + [
+        str(getattr(outcome, name))
+        for name in ("reason", "message", "snippet")
+        if getattr(outcome, name, None) is not None
+    ]
+
+
+def _leaked(token: str, outcome) -> list[str]:
+    forms = _token_forms(token)
+    return [form for text in _outputs(outcome) for form in forms if form in text]
+
+
+def _classified(*args, **kwargs):
+    try:
+        return classify(*args, **kwargs)
+    except (TransientError, PermanentError) as exc:
+        return exc
+
+
+ODD_TOKEN = 'tok/3f9a"1c7e-é-secret ü+&=%'
+
+
+@pytest.mark.parametrize("echo", _echoes(ODD_TOKEN), ids=lambda e: e[:24])
+@pytest.mark.parametrize(
+    ("status", "template"),
+    [
+        (422, '{"ErrorCode": 9002, "ErrorMessage": "token %s lacks permission"}'),
+        (200, '{"error": 9002, "data": {}, "message": "token %s"}'),
+        (403, "<html><body>Blocked request with apiToken=%s</body></html>"),
+        (200, '{"status": "error", "echo": "%s"}'),
+        (200, '{"status": "success", "reference_id": "r-1", "echo": "%s"}'),
+        (302, "Location: https://sso.example/?next=%s"),
+    ],
+    ids=["error-message", "plate-envelope", "html", "json-echo", "success-echo", "redirect"],
+)
+def test_every_echoed_form_of_the_token_is_masked(echo, status, template):
+    endpoint = "validate/plate" if "error" in template and "ErrorCode" not in template else None
+    body = (template % echo).encode()
+    outcome = _classified(endpoint or "permits/push", status, {}, body, secrets=[ODD_TOKEN])
+    assert _leaked(ODD_TOKEN, outcome) == []
+
+
+# Tokens as a Controller may issue them, and stranger: "*" is left out, it is the mask.
+TOKENS = st.text(
+    st.characters(codec="utf-8", exclude_characters="*", exclude_categories=["Cs"]),
+    min_size=8,
+    max_size=50,
+)
+SURROUNDING = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
+
+
+@settings(max_examples=300)
+@given(
+    token=TOKENS,
+    before=SURROUNDING,
+    after=SURROUNDING,
+    form=st.integers(min_value=0, max_value=7),
+    shape=st.sampled_from(["error-message", "plate-envelope", "text", "success-echo"]),
+    status=st.sampled_from([200, 302, 403, 422]),
+)
+def test_no_encoded_form_of_any_token_survives_classification(
+    token, before, after, form, shape, status
+):
+    echo = _echoes(token)[form]
+    text = before + echo + after
+    endpoint = "permits/push"
+    if shape == "error-message":
+        body = json.dumps({"ErrorCode": 9002, "ErrorMessage": text}).encode()
+    elif shape == "plate-envelope":
+        endpoint = "validate/plate"
+        body = json.dumps({"error": 9006, "data": {}, "message": text}).encode()
+    elif shape == "success-echo":
+        body = json.dumps({**PERMIT_SUCCESS, "echo": text}, ensure_ascii=False).encode()
+    else:
+        body = text.encode()
+    outcome = _classified(endpoint, status, {}, body, secrets=[token])
+    assert _leaked(token, outcome) == []
 
 
 async def test_log_lines_are_key_value_pairs(caplog):

@@ -4,6 +4,7 @@ import pytest
 
 from parkstream import errors
 from parkstream.errors import (
+    ControllerAnswerUnreadable,
     ControllerConnectionError,
     ControllerRateLimited,
     ControllerRejected,
@@ -15,7 +16,6 @@ from parkstream.errors import (
     SchemaViolation,
     TransientError,
     UndecodableRecord,
-    UnexpectedAnswer,
 )
 from schemas.controller import ERROR_MESSAGES
 
@@ -24,12 +24,12 @@ TRANSIENT = [
     ControllerConnectionError("c"),
     ControllerServerError(502),
     ControllerRateLimited(429, 1.5),
+    ControllerAnswerUnreadable("HTML page", status_code=200, snippet="<html>"),
 ]
 PERMANENT = [
     ControllerRejected(9009, "Record not found."),
     SchemaViolation("plate missing", error_code=9006),
     UndecodableRecord("bad magic byte"),
-    UnexpectedAnswer("HTML page", status_code=200),
 ]
 
 
@@ -98,3 +98,15 @@ def test_docstring_draws_every_error_class():
     names = [name for name in errors.__all__ if isinstance(getattr(errors, name), type)]
     for name in names:
         assert name in errors.__doc__, name
+
+
+def test_an_unreadable_answer_is_a_lost_answer_that_keeps_its_status_and_snippet():
+    # A maintenance page served with 200 may hide a committed push: retry, never dead-letter.
+    error = ControllerAnswerUnreadable("HTML page", status_code=200, snippet="<html>down</html>")
+    assert isinstance(error, TransientError) and not isinstance(error, PermanentError)
+    assert (error.status_code, error.snippet, error.retry_after) == (200, "<html>down</html>", None)
+
+
+def test_unexpected_answer_is_gone_from_the_tree():
+    # Its permanence was the defect (issue 11, item 6); no name may bring it back.
+    assert not hasattr(errors, "UnexpectedAnswer")
