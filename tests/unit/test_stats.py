@@ -142,6 +142,14 @@ def test_an_update_in_another_currency_moves_the_revenue_to_it(worker):
     assert worker.zone()["revenue"] == {"CAD": "0.00", "USD": "8.00"}
 
 
+def test_revenue_is_kept_apart_for_any_currency_code(worker):
+    worker.fold(result(session_id="a", amount="10.00", currency="EUR"))
+    worker.fold(result(session_id="b", amount="2.50", currency="POINTS-123"))
+    worker.fold(result(session_id="c", amount="1.25", currency="EUR"))
+    worker.fold(result(session_id="d", amount="1.00", currency="CAD"))
+    assert worker.zone()["revenue"] == {"EUR": "11.25", "POINTS-123": "2.50", "CAD": "1.00"}
+
+
 def test_a_delete_ends_the_permit_for_live_and_active_but_keeps_its_revenue(worker):
     worker.fold(result())
     worker.fold(result("permits/delete"))
