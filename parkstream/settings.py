@@ -135,11 +135,18 @@ def _timezone(raw: str) -> str:
 
 
 def _currency(raw: str) -> str:
-    from schemas.controller import CURRENCIES
+    # The contract's currency rule, so the default is one any permit could carry.
+    from schemas.controller import CURRENCY_MAX_LENGTH, ContractError, normalize_currency
 
-    value = raw.strip().upper()
-    if value not in CURRENCIES:
-        raise ValueError(f"must be one of {', '.join(CURRENCIES)} (the documented currencies)")
+    try:
+        value = normalize_currency(raw)
+    except ContractError:
+        value = None
+    if value is None:
+        raise ValueError(
+            f"must be a currency code of 1 to {CURRENCY_MAX_LENGTH} characters "
+            "(the Controller's CurrencyID limit), such as CAD or USD"
+        )
     return value
 
 

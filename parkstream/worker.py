@@ -16,6 +16,7 @@ WORKER_MODULES = (
     "consumers.status",
     "consumers.user_types",
     "streams.stats",
+    "consumers.zones",
     "streams.lag",
 )
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from producers.references import IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_MAX_LENGTH
 from schemas.controller import (
-    CURRENCIES,
+    CURRENCY_MAX_LENGTH,
+    DOCUMENTED_CURRENCIES,
     ENDPOINTS,
     ERROR_HTTP_STATUS,
     ERROR_MESSAGES,
@@ -66,6 +67,10 @@ _KIND_PATTERNS = {
 }
 _KIND_WORDS = {
     "amount": "a decimal with two penny digits, 0.01 to 999999.99",
+    "currency": (
+        f"a currency code such as {' or '.join(DOCUMENTED_CURRENCIES)} (any code the "
+        "Controller is configured for; sent in upper case)"
+    ),
     "datetime": (
         "Y-m-d\\TH:i:s, read as UTC; parkstream also takes fractional seconds and an "
         "offset (Z, +HH:MM), converted to UTC"
@@ -452,7 +457,8 @@ def openapi_document(client: str) -> dict[str, Any]:
             "description": (
                 "The OPS-COM Controller's push API, answered as the Controller answers it, "
                 "with events published to Kafka. Vendors change only their base URL. "
-                f"Currencies: {', '.join(CURRENCIES)}. See docs/gateway.md."
+                f"Currencies: any code of up to {CURRENCY_MAX_LENGTH} characters, such as "
+                f"{' or '.join(DOCUMENTED_CURRENCIES)}. See docs/gateway.md."
             ),
         },
         "paths": paths,

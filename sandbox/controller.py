@@ -1,7 +1,8 @@
 """The sandbox's Controller behaviour: what each documented call does to the records.
 
 Input is already validated by the contract (``schemas.controller``); this module adds
-what needs state: reference ids (9008/9009), uniqueness (9012, 9019, 9020, 9022),
+what needs state: reference ids (9008/9009), uniqueness (9012, 9019, 9020, 9022 for a
+ticket number; none for a VIN, which the docs do not make unique),
 lookups (plate types, provinces, user types, login sources: 9033/9015) and the answers.
 """
 
@@ -206,9 +207,6 @@ class FakeController:
         plate_norm = normalize_plate(fields["plate"])
         if self.store.vehicle(plate_norm, prov_id) is not None:
             raise ContractError(9012, field="plate", detail="plate and province exist")
-        vin = fields.get("vin")
-        if vin is not None and self.store.vehicle_by_vin(vin) is not None:
-            raise ContractError(9022, field="vin", detail="VIN already registered")
         record = {
             **fields,
             "plate_norm": plate_norm,

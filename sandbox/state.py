@@ -207,12 +207,6 @@ class Store:
         ).fetchone()
         return None if row is None else dict(row)
 
-    def vehicle_by_vin(self, vin: str) -> dict[str, Any] | None:
-        row = self._conn.execute(
-            "SELECT * FROM vehicles WHERE upper(vin) = upper(?)", (vin,)
-        ).fetchone()
-        return None if row is None else dict(row)
-
     def insert_vehicle(self, vehicle: Mapping[str, Any], created: datetime) -> int:
         with self._conn:
             cursor = self._conn.execute(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -37,7 +38,8 @@ __all__ = [
     "AMOUNT_MAX",
     "AMOUNT_MAX_LENGTH",
     "AMOUNT_MIN",
-    "CURRENCIES",
+    "CURRENCY_MAX_LENGTH",
+    "DOCUMENTED_CURRENCIES",
     "ENDPOINTS",
     "ERROR_HTTP_STATUS",
     "ERROR_MESSAGES",
@@ -56,6 +58,7 @@ __all__ = [
     "format_time",
     "is_json_content_type",
     "normalize_client_code",
+    "normalize_currency",
     "normalize_plate",
     "overdue_body",
     "parse_body",
@@ -184,7 +187,10 @@ TOKEN_MAX_LENGTH = 50
 AMOUNT_MIN = Decimal("0.01")
 AMOUNT_MAX = Decimal("999999.99")
 AMOUNT_MAX_LENGTH = 9
-CURRENCIES = ("CAD", "USD")
+# The currencies the docs name (*"(Optional) CAD, USD"*, *"Supported defaults include CAD or
+# USD"*): examples, not a limit. A currency is any text of at most CURRENCY_MAX_LENGTH
+# characters (docs/controller-contract.md, decision 18).
+DOCUMENTED_CURRENCIES = ("CAD", "USD")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # PHP Y-m-d\TH:i:s, always UTC on the wire
 TIME_MAX_LENGTH = 20
 PLATE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # validate/plate "expires", "start", "end"
@@ -228,8 +234,21 @@ _LETTERS2 = re.compile(r"[A-Za-z]{2}")
 # --------------------------------------------------------------------------- fields
 
 KINDS = frozenset(
-    {"text", "amount", "datetime", "date", "year", "digits", "email", "province", "zones"}
+    {
+        "text",
+        "amount",
+        "currency",
+        "datetime",
+        "date",
+        "year",
+        "digits",
+        "email",
+        "province",
+        "zones",
+    }
 )
+# Currency codes are sent in upper case (ASCII letters only, so the length stays the same).
+_CURRENCY_CASE = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
 
 
 @dataclass(frozen=True)
@@ -368,6 +387,8 @@ def _normalize(spec: FieldSpec, text: str, *, lenient_times: bool) -> Any:
                     return choice
             raise ContractError(spec.invalid_code, field=spec.name, detail="not a listed value")
         return text
+    if kind == "currency":
+        return text.translate(_CURRENCY_CASE)
     if kind == "amount":
         if _AMOUNT.fullmatch(text) is None:
             raise ContractError(
@@ -625,7 +646,8 @@ def _amount(aliases: tuple[str, ...]) -> FieldSpec:
 
 
 def _currency(aliases: tuple[str, ...]) -> FieldSpec:
-    return FieldSpec("currency", aliases, max_length=CURRENCY_MAX_LENGTH, choices=CURRENCIES)
+    # Only the documented length is a rule: no list of codes (decision 18).
+    return FieldSpec("currency", aliases, kind="currency", max_length=CURRENCY_MAX_LENGTH)
 
 
 def _permit_plate(aliases: tuple[str, ...], *, required: bool) -> FieldSpec:
@@ -853,6 +875,13 @@ def parse_body(raw: bytes, content_type: str | None) -> object:
 def normalize_client_code(client: str) -> str:
     """Client codes compare case-blind with ``-`` and ``_`` alike (docs use OC-TOMA and OC_TOMA)."""
     return _php_trim(client).upper().replace("_", "-")
+
+
+def normalize_currency(value: str) -> str | None:
+    """A currency code as the permit endpoints take it: trimmed, in upper case, ``None``
+    when blank; ContractError(9030) when longer than ``CURRENCY_MAX_LENGTH``."""
+    spec = PERMITS_PUSH.field("currency")
+    return _check_field(spec, {spec.wire_name: value}, lenient_times=False, warnings=[])
 
 
 def normalize_plate(plate: str) -> str:

@@ -56,6 +56,7 @@ import faust
 from prometheus_client import Counter
 
 from schemas.avro import DecodeError, codec
+from schemas.controller import DOCUMENTED_CURRENCIES
 from streams.app import (
     EVENTS_CONSUMED,
     app,
@@ -67,6 +68,7 @@ from streams.app import (
     settings,
     table,
 )
+from streams.app import zones as zone_directory
 from streams.durable import acknowledged_all, apply_locally, durable_delete, send_table_writes
 from streams.ownership import Lease
 
@@ -83,8 +85,12 @@ DAY_RETENTION_DAYS = 400
 SESSION_RETENTION = timedelta(days=35)
 # Days listed when a query names no period.
 DEFAULT_DAYS = 7
+# Metric labels (docs/metrics.md): Controller-reported zones with a label of their own, and
+# currency label values in all (CAD, USD and the default currency among them).
 ZONE_LABEL_LIMIT = 200
 OTHER_ZONES = "other"
+CURRENCY_LABEL_LIMIT = 10
+OTHER_CURRENCIES = "other"
 
 ROW_PREFIX = "zone:"
 SESSION_PREFIX = "session:"
@@ -569,28 +575,145 @@ ZONE_REVENUE = Counter(
     "Amount paid for applied permits, in the currency's units (increases only).",
     ["zone", "currency"],
 )
-_zone_labels: set[str] = set()
+
+# Which label values a zone and a currency get. Bounded whatever vendors send:
+#
+#   zone      ""     a permit without a zone
+#             Z      a zone of the operator's alias table (PARKSTREAM_ZONE_ALIASES), always
+#             Z      a zone of the Controller's last good permits/stats answer (consumers/
+#                    zones.py refreshes it), at most ZONE_LABEL_LIMIT: those with most permits
+#             other  every other zone (a vendor's made-up or misspelt zone)
+#   currency  ""     none; CAD, USD and the default currency, always; the first other codes
+#                    seen up to CURRENCY_LABEL_LIMIT values; then other
+#
+# Zones match as the Controller matches them; the exact figures of every zone and currency
+# stay in the zone_stats table (/stats/zones), which labels do not limit.
+
+
+def zone_match_key(zone: str) -> str:
+    """A zone as the Controller matches it: trimmed (the contract trims the field) and
+    case-blind (permits/stats, like ``/stats/zones``)."""
+    return zone.strip().casefold()
+
+
+class ZoneLabels:
+    """The zones with a ``zone`` label of their own (the table above); pure, no I/O."""
+
+    def __init__(self, configured: Iterable[str] = (), limit: int = ZONE_LABEL_LIMIT) -> None:
+        self.limit = limit
+        self._configured: dict[str, str] = {}
+        for zone in configured:
+            if zone_match_key(zone):
+                self._configured.setdefault(zone_match_key(zone), zone)
+        self._reported: dict[str, str] = {}
+
+    def label(self, zone: str | None) -> str:
+        """The label value of ``zone``: its configured spelling, else the Controller's,
+        else ``other``; ``""`` for no zone."""
+        key = zone_match_key(zone or "")
+        if not key:
+            return ""
+        return self._configured.get(key) or self._reported.get(key) or OTHER_ZONES
+
+    def learn(self, answer: Mapping[str, Any]) -> bool:
+        """Take the reported zones from a permits/stats answer (``{"data": [{"type", "zone",
+        "total"}]}``); True when the labelled zones changed. Raises ValueError, changing
+        nothing, for an answer not of that shape."""
+        rows = answer.get("data")
+        if not isinstance(rows, list):
+            raise ValueError("permits/stats answer without a data list")
+        totals: dict[str, int] = {}
+        names: dict[str, str] = {}
+        for row in rows:
+            if not isinstance(row, Mapping):
+                raise ValueError("permits/stats row is not an object")
+            zone, total = row.get("zone"), row.get("total", "0")
+            if zone is not None and not isinstance(zone, str):
+                raise ValueError("permits/stats zone is not text")
+            if not isinstance(total, str | int) or not str(total).strip().isdigit():
+                raise ValueError("permits/stats total is not a count")
+            key = zone_match_key(zone or "")
+            if not key or key in self._configured:
+                continue
+            names.setdefault(key, zone or "")
+            totals[key] = totals.get(key, 0) + int(str(total))
+        ranked = sorted(totals, key=lambda key: (-totals[key], key))[: self.limit]
+        reported = {key: names[key] for key in ranked}
+        changed = reported != self._reported
+        self._reported = reported
+        return changed
+
+    @property
+    def reported(self) -> int:
+        """How many Controller-reported zones have a label."""
+        return len(self._reported)
+
+    @property
+    def values(self) -> set[str]:
+        """Every value :meth:`label` can give now."""
+        return {*self._configured.values(), *self._reported.values(), "", OTHER_ZONES}
+
+
+class CurrencyLabels:
+    """The ``currency`` label values: ``always`` (the documented CAD and USD, the default
+    currency), the first other codes seen up to ``limit`` values in all, then ``other``."""
+
+    def __init__(self, always: Iterable[str], limit: int = CURRENCY_LABEL_LIMIT) -> None:
+        self._always = frozenset(always)
+        self._seen: set[str] = set()
+        self.limit = limit
+
+    def label(self, currency: str) -> str:
+        if not currency or currency in self._always or currency in self._seen:
+            return currency
+        if len(self._always) + len(self._seen) < self.limit:
+            self._seen.add(currency)
+            return currency
+        return OTHER_CURRENCIES
+
+
+zone_labels = ZoneLabels(zone_directory.aliases.values())
+currency_labels = CurrencyLabels((*DOCUMENTED_CURRENCIES, settings.default_currency))
+# Label values of the series made per zone label, so that a zone losing its label loses
+# its series too: /metrics never holds more zones than zone_labels.values.
+_zone_series: dict[str, set[tuple[str, str]]] = {}  # zone -> {(vendor, action)}
+_revenue_series: dict[str, set[str]] = {}  # zone -> {currency}
+_ACTION_OF = {count: action for action, count in COUNTS.items()}
 
 
 def zone_label(zone: str) -> str:
-    """The ``zone`` label value: the first ``ZONE_LABEL_LIMIT`` zones seen, then ``other``."""
-    if zone in _zone_labels:
-        return zone
-    if len(_zone_labels) < ZONE_LABEL_LIMIT:
-        _zone_labels.add(zone)
-        return zone
-    return OTHER_ZONES
+    """The ``zone`` label value of a zone (``ZoneLabels.label`` of the worker's labels)."""
+    return zone_labels.label(zone)
 
 
 def count_in_metrics(change: Change) -> None:
     """Add a counted change to the zone counters (revenue increases only: a counter)."""
     zone = zone_label(change.zone)
     if change.count is not None:
-        action = {v: k for k, v in COUNTS.items()}[change.count]
+        action = _ACTION_OF[change.count]
         ZONE_PERMITS.labels(zone, change.vendor, action).inc()
+        _zone_series.setdefault(zone, set()).add((change.vendor, action))
     for currency, delta in change.revenue.items():
         if delta > 0:
-            ZONE_REVENUE.labels(zone, currency).inc(float(delta))
+            money = currency_labels.label(currency)
+            ZONE_REVENUE.labels(zone, money).inc(float(delta))
+            _revenue_series.setdefault(zone, set()).add(money)
+
+
+def learn_controller_zones(answer: Mapping[str, Any]) -> bool:
+    """Relabel from a permits/stats answer: the Controller's zones get labels, the series of
+    zones that lost theirs are removed (later permits there count as ``other``). True when
+    the labelled zones changed; ValueError, nothing changed, for a malformed answer."""
+    if not zone_labels.learn(answer):
+        return False
+    kept = zone_labels.values
+    for zone in [z for z in _zone_series if z not in kept]:
+        for vendor, action in _zone_series.pop(zone):
+            ZONE_PERMITS.remove(zone, vendor, action)
+    for zone in [z for z in _revenue_series if z not in kept]:
+        for currency in _revenue_series.pop(zone):
+            ZONE_REVENUE.remove(zone, currency)
+    return True
 
 
 # --------------------------------------------------------------------------- the worker side

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -179,7 +180,11 @@ async def results_folded(stack: Any, http: httpx.AsyncClient) -> int:
     return total
 
 
-async def test_stats_count_what_the_controller_applied_once_with_exact_revenue(stack):
+async def test_stats_count_what_the_controller_applied_once_with_exact_revenue(stack, tmp_path):
+    # The operator's zones: they get a zone label of their own (docs/metrics.md).
+    aliases = tmp_path / "zones.json"
+    aliases.write_text(json.dumps({zone: [] for zone in ZONES}))
+    stack.env["PARKSTREAM_ZONE_ALIASES"] = str(aliases)
     stack.start_sandbox()
     worker = stack.start_worker()
     stack.start_gateway()

@@ -114,6 +114,44 @@ async def test_the_documented_profile_push_lands_on_the_users_topic(gateway, sta
     assert event["driver_licence_prov"] == "BC"
 
 
+async def test_a_permit_in_any_currency_the_controller_takes_is_accepted(gateway, stack_settings):
+    # The docs limit CurrencyID to 10 characters and name CAD and USD as examples only.
+    push = await gateway.post(
+        url("permits/push"), json={**TOKEN, **PERMIT_PUSH_EXAMPLE, "CurrencyID": "eur"}
+    )
+    assert push.status == 200, await push.text()
+    reference = (await push.json())["reference_id"]
+    update = await gateway.post(
+        url("permits/update"),
+        json={**TOKEN, **PERMIT_UPDATE_EXAMPLE, "referenceID": reference, "currency": "POINTS-123"},
+    )
+    assert update.status == 200, await update.text()
+    events = [
+        codec().decode(m.value(), "ParkingSessionEvent")[1]
+        for m in messages(stack_settings, "sessions")
+    ]
+    assert [(e["action"], e["currency"]) for e in events] == [
+        ("CREATE", "EUR"),
+        ("UPDATE", "POINTS-123"),
+    ]
+
+
+async def test_a_second_vehicle_with_the_same_vin_is_accepted(gateway, stack_settings):
+    # The docs give vin a 25-character limit and no uniqueness rule.
+    first = await gateway.post(url("vehicles/push"), json={**TOKEN, **VEHICLE_PUSH_EXAMPLE})
+    second = await gateway.post(
+        url("vehicles/push"), json={**TOKEN, **VEHICLE_PUSH_EXAMPLE, "plate": "NEW1"}
+    )
+    assert (first.status, second.status) == (200, 200), await second.text()
+    events = [
+        codec().decode(m.value(), "VehicleEvent")[1] for m in messages(stack_settings, "vehicles")
+    ]
+    assert sorted((e["plate"], e["vin"]) for e in events) == [
+        ("NEW1", "8GKS1AKC7FR518845"),
+        ("PL8RDR", "8GKS1AKC7FR518845"),
+    ]
+
+
 async def test_the_client_code_in_the_docs_other_spelling_is_the_same_client(gateway):
     answer = await gateway.post(
         url("vehicles/push", CLIENT.replace("-", "_")), json={**TOKEN, **VEHICLE_PUSH_EXAMPLE}
@@ -163,7 +201,7 @@ _cases(
         ("zone-too-long", {**P, "zone": "Z" * 201}, 9030),
         ("amount-not-pennies", {**P, "Amount": "14.5"}, 9033),
         ("amount-a-number", {**P, "Amount": 14.5}, 9033),
-        ("currency-unknown", {**P, "CurrencyID": "EUR"}, 9033),
+        ("currency-too-long", {**P, "CurrencyID": "C" * 11}, 9030),
     ],
 )
 U = {**TOKEN, "referenceID": FOREIGN_REFERENCE, **PERMIT_UPDATE_EXAMPLE}
@@ -181,6 +219,7 @@ _cases(
         ("bad-end-time", {**U, "endTime": "tomorrow"}, 9005),
         ("reference-too-long", {**U, "referenceID": "r" * 51}, 9030),
         ("amount-out-of-range", {**U, "Amount": "0.00"}, 9033),
+        ("currency-too-long", {**U, "currency": "DOGECOIN-XL"}, 9030),
     ],
 )
 _cases(

@@ -199,6 +199,23 @@ async def test_second_push_of_a_ticket_number_is_9022(api: Api) -> None:
     assert len((await api.control("GET", "permits"))["permits"]) == 1
 
 
+async def test_a_permit_in_any_currency_of_up_to_ten_characters_is_kept(api: Api) -> None:
+    # "Currency | String | 10-characters"; CAD and USD are the docs' examples, not a list.
+    pushed = await api.call("permits/push", {**PUSH_EXAMPLE, "CurrencyID": "eur"})
+    assert pushed.status == 200, pushed
+    reference = pushed.body["reference_id"]
+    stored = await api.control("GET", f"permits?reference_id={reference}")
+    assert stored["permits"][0]["currency"] == "EUR"
+    update = {"apiToken": TOKEN, "referenceID": reference, "currency": "POINTS-123"}
+    assert (await api.call("permits/update", update)).status == 200
+    stored = await api.control("GET", f"permits?reference_id={reference}")
+    assert stored["permits"][0]["currency"] == "POINTS-123"
+    too_long = await api.call(
+        "permits/push", {**PUSH_EXAMPLE, "permitNo": "T-2", "CurrencyID": "DOGECOIN-XL"}
+    )
+    _error(too_long, 9030)
+
+
 async def test_update_ending_before_the_stored_start_is_9005(api: Api) -> None:
     pushed = (await api.call("permits/push", PUSH_EXAMPLE)).body
     answer = await api.call(
@@ -266,10 +283,19 @@ async def test_same_plate_and_province_is_9012_elsewhere_is_new(api: Api) -> Non
     assert ontario.body["vehicle_id_id"] == "2"
 
 
-async def test_vin_of_another_vehicle_is_9022(api: Api) -> None:
+async def test_a_second_vehicle_with_the_same_vin_is_accepted(api: Api) -> None:
+    # The docs give vin a 25-character limit and no uniqueness rule (contract decision 29).
     assert (await api.call("vehicles/push", VEHICLE_EXAMPLE)).status == 200
     answer = await api.call("vehicles/push", {**VEHICLE_EXAMPLE, "plate": "NEW1"})
-    _error(answer, 9022)
+    assert (answer.status, answer.body) == (
+        200,
+        {"status": "success", "vehicle_id_id": "2", "warnings": []},
+    )
+    vehicles = (await api.control("GET", "state"))["vehicles"]
+    assert sorted((v["plate"], v["vin"]) for v in vehicles) == [
+        ("NEW1", "8GKS1AKC7FR518845"),
+        ("PL8RDR", "8GKS1AKC7FR518845"),
+    ]
 
 
 async def test_long_colour_is_truncated_with_the_documented_warning(api: Api) -> None:

@@ -1,4 +1,6 @@
+import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -54,3 +56,23 @@ def test_a_record_of_another_type_is_refused_when_a_type_is_expected():
 def test_a_record_that_breaks_its_schema_cannot_be_encoded():
     with pytest.raises(ValueError):
         codec.encode("ParkingSessionEvent", session_event(action="PARK"))
+
+
+def test_every_record_carries_any_currency_code_the_contract_takes():
+    # The contract limits a currency to 10 characters and lists none (docs/controller-contract.md
+    # decision 18): every schema holding one must hold any such text, not an enum of codes.
+    schemas = Path(__file__).parents[2] / "schemas"
+    holders = {}
+    for path in sorted(schemas.glob("*.avsc")):
+        record = json.loads(path.read_text())
+        for field in record["fields"]:
+            if field["name"] == "currency":
+                holders[record["name"]] = field["type"]
+    assert holders == {
+        "ParkingSessionEvent": ["null", "string"],
+        "ControllerCommand": ["null", "string"],
+        "ControllerResult": ["null", "string"],
+    }
+    for code in ("EUR", "POINTS-123"):
+        _, decoded = codec.decode(codec.encode("ParkingSessionEvent", session_event(currency=code)))
+        assert decoded["currency"] == code

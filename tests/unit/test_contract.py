@@ -378,7 +378,7 @@ ERROR_CASES = [
     ("amount-negative", "permits/push", {**PUSH_MIN, "Amount": "-1.00"}, 9033, "amount"),
     ("amount-json-number", "permits/push", {**PUSH_MIN, "Amount": 14.5}, 9033, "amount"),
     ("amount-dollar-sign", "permits/push", {**PUSH_MIN, "Amount": "$14.50"}, 9033, "amount"),
-    ("currency-eur", "permits/push", {**PUSH_MIN, "currency": "EUR"}, 9033, "currency"),
+    ("currency-number", "permits/push", {**PUSH_MIN, "currency": 978}, 9033, "currency"),
     ("plate-number", "permits/push", {**PUSH_MIN, "LicencePlate": 123456}, 9033, "plate"),
     ("plate-object", "permits/push", {**PUSH_MIN, "LicencePlate": {"v": "X"}}, 9033, "plate"),
     ("plate-list", "vehicles/push", {**VEHICLE_MIN, "plate": ["PL8RDR"]}, 9033, "plate"),
@@ -801,7 +801,8 @@ def _length_cases() -> list[Any]:
     for ep in ENDPOINTS.values():
         for spec in ep.fields:
             plain = spec.choices is None and spec.too_long_code in (9021, 9030, 9015)
-            if spec.max_length is not None and spec.kind in ("text", "email") and plain:
+            kinds = ("text", "email", "currency")
+            if spec.max_length is not None and spec.kind in kinds and plain:
                 cases.append(pytest.param(ep.name, spec, id=f"{ep.name}:{spec.name}"))
     return cases
 
@@ -856,6 +857,38 @@ def test_amount_boundaries(raw: str, code: int | None) -> None:
     with pytest.raises(ContractError) as caught:
         ENDPOINTS["permits/push"].validate(body)
     assert caught.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("raw", "sent"),
+    [
+        ("EUR", "EUR"),
+        ("eur", "EUR"),
+        (" gbp ", "GBP"),
+        ("cad", "CAD"),
+        ("USD", "USD"),
+        ("POINTS-123", "POINTS-123"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("endpoint", "body", "name"),
+    [("permits/push", PUSH_MIN, "CurrencyID"), ("permits/update", DELETE_EXAMPLE, "currency")],
+)
+def test_any_currency_of_up_to_ten_characters_is_taken_and_sent_in_upper_case(
+    endpoint: str, body: dict[str, Any], name: str, raw: str, sent: str
+) -> None:
+    # "Currency | String | 10-characters"; the setup guide: "Supported defaults include
+    # CAD or USD": examples of the field, not a list the Controller limits it to.
+    contract = ENDPOINTS[endpoint]
+    fields = contract.validate({**body, name: raw})
+    assert fields["currency"] == sent
+    assert contract.to_wire(fields)[contract.field("currency").wire_name] == sent
+
+
+@given(st.text(alphabet=string.printable, min_size=1, max_size=10).filter(str.strip))
+def test_no_currency_text_within_the_documented_length_is_refused(raw: str) -> None:
+    fields = ENDPOINTS["permits/push"].validate({**PUSH_MIN, "CurrencyID": raw})
+    assert fields["currency"] == raw.strip(" \t\n\r\0\x0b").upper()
 
 
 @given(st.text(max_size=12))

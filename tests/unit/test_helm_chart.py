@@ -478,12 +478,19 @@ def test_dashboards_can_be_switched_off():
         ({"secrets__vendorTokens": "hotspot"}, "/secrets/vendorTokens"),
         ({"secrets__referenceSecret": "too-short"}, "/secrets/referenceSecret"),
         ({"wrker__replicas": 2}, "wrker"),
+        ({"enrichment__defaultCurrency": "DOGECOIN-XL"}, "/enrichment/defaultCurrency"),
     ],
 )
 def test_schema_rejects_a_bad_value_naming_it(chart, patch, complaint):
     with pytest.raises(helm.HelmValuesError) as failure:
         chart.render(merged(MINIMAL, **patch), name=RELEASE, namespace=NAMESPACE)
     assert complaint in str(failure.value)
+
+
+def test_the_default_currency_is_any_code_the_controller_takes(chart):
+    # No list of codes: the contract's limit of 10 characters (docs/controller-contract.md).
+    values = merged(MINIMAL, enrichment__defaultCurrency="EUR")
+    assert settings_configmap(render(values))["data"]["PARKSTREAM_DEFAULT_CURRENCY"] == "EUR"
 
 
 def test_schema_accepts_the_chart_defaults(chart):

@@ -53,6 +53,12 @@ def test_vendor_tokens_are_parsed_into_names():
             "40",
             "PARKSTREAM_WORKER_STALL_SECONDS=40: must exceed",
         ),
+        (
+            "PARKSTREAM_DEFAULT_CURRENCY",
+            "DOGECOIN-XL",
+            "PARKSTREAM_DEFAULT_CURRENCY='DOGECOIN-XL': must be a currency code of 1 to 10",
+        ),
+        ("PARKSTREAM_DEFAULT_CURRENCY", "   ", "must be a currency code of 1 to 10"),
     ],
 )
 def test_a_bad_value_is_refused_with_one_line_naming_the_variable(variable, value, says):
@@ -61,6 +67,12 @@ def test_a_bad_value_is_refused_with_one_line_naming_the_variable(variable, valu
     message = str(caught.value)
     assert says in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(("raw", "value"), [("EUR", "EUR"), ("usd", "USD"), (" chf ", "CHF")])
+def test_the_default_currency_is_any_code_the_controller_takes_in_upper_case(raw, value):
+    # The contract's currency rule (schemas.controller: at most 10 characters), no list.
+    assert Settings.from_env({"PARKSTREAM_DEFAULT_CURRENCY": raw}).default_currency == value
 
 
 def test_a_malformed_secret_is_refused_without_echoing_it():

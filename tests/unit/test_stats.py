@@ -150,6 +150,14 @@ def test_an_update_in_another_currency_moves_the_revenue_to_it(worker):
     assert worker.zone()["revenue"] == {"CAD": "0.00", "USD": "8.00"}
 
 
+def test_revenue_is_kept_apart_for_any_currency_code(worker):
+    worker.fold(result(session_id="a", amount="10.00", currency="EUR"))
+    worker.fold(result(session_id="b", amount="2.50", currency="POINTS-123"))
+    worker.fold(result(session_id="c", amount="1.25", currency="EUR"))
+    worker.fold(result(session_id="d", amount="1.00", currency="CAD"))
+    assert worker.zone()["revenue"] == {"EUR": "11.25", "POINTS-123": "2.50", "CAD": "1.00"}
+
+
 def test_a_delete_ends_the_permit_for_live_and_active_but_keeps_its_revenue(worker):
     worker.fold(result())
     worker.fold(result("permits/delete"))
@@ -397,22 +405,97 @@ def _sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def test_folding_counts_zone_permits_and_revenue_metrics_once(worker):
-    labels = {"zone": "Metric Lot", "vendor": "hotspot", "action": "CREATE"}
-    before = _sample("parkstream_zone_permits_total", **labels)
+@pytest.fixture
+def labels(monkeypatch) -> stats.ZoneLabels:
+    """The worker's zone labels with "Metric Lot" configured (the alias table)."""
+    fresh = stats.ZoneLabels(["Metric Lot"])
+    monkeypatch.setattr(stats, "zone_labels", fresh)
+    monkeypatch.setattr(stats, "_zone_series", {})
+    monkeypatch.setattr(stats, "_revenue_series", {})
+    return fresh
+
+
+def test_folding_counts_zone_permits_and_revenue_metrics_once(worker, labels):
+    labels_of = {"zone": "Metric Lot", "vendor": "hotspot", "action": "CREATE"}
+    before = _sample("parkstream_zone_permits_total", **labels_of)
     money = _sample("parkstream_zone_revenue_total", zone="Metric Lot", currency="USD")
     push = result(zone="Metric Lot", amount="2.25", currency="USD")
     worker.fold(push)
     worker.fold(push)
-    assert _sample("parkstream_zone_permits_total", **labels) == before + 1
+    assert _sample("parkstream_zone_permits_total", **labels_of) == before + 1
     assert _sample("parkstream_zone_revenue_total", zone="Metric Lot", currency="USD") == (
         money + 2.25
     )
 
 
-def test_zone_label_values_are_capped(monkeypatch):
-    monkeypatch.setattr(stats, "_zone_labels", set())
-    labels = [stats.zone_label(f"zone {n}") for n in range(stats.ZONE_LABEL_LIMIT + 5)]
-    assert labels[: stats.ZONE_LABEL_LIMIT] == [f"zone {n}" for n in range(stats.ZONE_LABEL_LIMIT)]
-    assert set(labels[stats.ZONE_LABEL_LIMIT :]) == {stats.OTHER_ZONES}
-    assert stats.zone_label("zone 3") == "zone 3"
+def _zone_label_values(vendor: str) -> set[str]:
+    return {
+        sample.labels["zone"]
+        for metric in REGISTRY.collect()
+        if metric.name == "parkstream_zone_permits"
+        for sample in metric.samples
+        if sample.labels.get("vendor") == vendor
+    }
+
+
+def test_a_vendors_made_up_zones_take_no_label_slot(worker):
+    # Neither configured nor reported by the Controller: no label of their own.
+    for n in range(stats.ZONE_LABEL_LIMIT + 50):
+        worker.fold(result(session_id=f"made-up-{n}", zone=f"made-up zone {n}", vendor="madeup"))
+    assert _zone_label_values("madeup") == {stats.OTHER_ZONES}
+
+
+def test_junk_zones_of_one_vendor_are_counted_as_other_and_evict_no_zone(worker, labels):
+    labels.learn({"data": [{"type": "temp", "zone": "Reported Lot", "total": "3"}]})
+    junk = [f"junk zone {n:03d}" for n in range(500)]
+    other = {"zone": stats.OTHER_ZONES, "vendor": "junkco", "action": "CREATE"}
+    before = _sample("parkstream_zone_permits_total", **other)
+    for n, zone in enumerate(junk):
+        worker.fold(result(session_id=f"junk-{n}", zone=zone, vendor="junkco"))
+    for zone in ("Metric Lot", "reported lot"):
+        worker.fold(result(session_id=f"real-{zone}", zone=zone, vendor="junkco"))
+    assert _sample("parkstream_zone_permits_total", **other) == before + 500
+    for zone in ("Metric Lot", "Reported Lot"):
+        assert _sample("parkstream_zone_permits_total", **{**other, "zone": zone}) >= 1, zone
+    for zone in junk:
+        series = {**other, "zone": zone}
+        assert REGISTRY.get_sample_value("parkstream_zone_permits_total", series) is None
+    # The statistics table still holds every zone's exact figures (docs/stats.md).
+    assert worker.zone("junk zone 499")["created"] == 1
+
+
+def test_a_zone_the_controller_stops_reporting_loses_its_series(worker, labels):
+    labels.learn({"data": [{"type": "temp", "zone": "Gone Lot", "total": "1"}]})
+    worker.fold(result(session_id="g1", zone="Gone Lot", amount="3.00", currency="CAD"))
+    gone = {"zone": "Gone Lot", "vendor": "hotspot", "action": "CREATE"}
+    assert _sample("parkstream_zone_permits_total", **gone) == 1
+    assert stats.learn_controller_zones({"data": []})
+    assert REGISTRY.get_sample_value("parkstream_zone_permits_total", gone) is None
+    assert (
+        REGISTRY.get_sample_value(
+            "parkstream_zone_revenue_total", {"zone": "Gone Lot", "currency": "CAD"}
+        )
+        is None
+    )
+    before = _sample("parkstream_zone_permits_total", **{**gone, "zone": stats.OTHER_ZONES})
+    worker.fold(result(session_id="g2", zone="Gone Lot"))
+    assert _sample("parkstream_zone_permits_total", **{**gone, "zone": stats.OTHER_ZONES}) == (
+        before + 1
+    )
+
+
+def test_made_up_currencies_share_the_other_currency_label(worker, labels, monkeypatch):
+    monkeypatch.setattr(stats, "currency_labels", stats.CurrencyLabels(["CAD", "USD"], limit=3))
+    for n in range(20):
+        worker.fold(
+            result(session_id=f"c{n}", zone="Metric Lot", amount="1.00", currency=f"MADE{n:02d}")
+        )
+    currencies = {
+        sample.labels["currency"]
+        for metric in REGISTRY.collect()
+        if metric.name == "parkstream_zone_revenue"
+        for sample in metric.samples
+        if sample.labels.get("zone") == "Metric Lot"
+    }
+    assert {c for c in currencies if c.startswith("MADE")} == {"MADE00"}
+    assert stats.OTHER_CURRENCIES in currencies

@@ -1,0 +1,50 @@
+"""Keep the worker's list of the Controller's zones fresh (``permits/stats``).
+
+The per-zone metrics give a zone a ``zone`` label of its own only when the operator
+configured it (the alias table) or the Controller reports it (``streams.stats.ZoneLabels``),
+so zone names a vendor makes up cannot take the label slots. The list is asked for when
+the worker starts and every ``ZONES_REFRESH_SECONDS``; a failed refresh (the Controller
+unreachable or refusing, an answer not shaped as documented) keeps the last good list.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from consumers.controller import ControllerClient
+from consumers.dispatch import controller
+from parkstream.errors import ParkstreamError
+from streams import stats
+from streams.app import app
+
+log = logging.getLogger(__name__)
+
+# A zone the Controller starts reporting is labelled at most this long after.
+ZONES_REFRESH_SECONDS = 60.0
+
+
+async def refresh_zones(client: ControllerClient) -> bool:
+    """Relabel from the Controller's permits/stats (all zones); False when the call failed
+    or the answer was not one, the last good list then kept."""
+    try:
+        reply = await client.permit_stats()
+        changed = stats.learn_controller_zones(reply.body)
+    except ParkstreamError as exc:
+        log.warning('controller zones not refreshed error="%s"', type(exc).__name__)
+        return False
+    except ValueError as exc:
+        log.warning('controller zones not refreshed error="UnexpectedAnswer" reason="%s"', exc)
+        return False
+    level = logging.INFO if changed else logging.DEBUG
+    log.log(level, "controller zones refreshed labelled=%d", stats.zone_labels.reported)
+    return True
+
+
+@app.task
+async def first_zones_refresh() -> None:
+    await refresh_zones(controller())
+
+
+@app.timer(interval=ZONES_REFRESH_SECONDS, on_leader=False)
+async def refresh_controller_zones() -> None:
+    await refresh_zones(controller())
