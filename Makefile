@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean image image-base
 
 # The stamp is newer than pyproject.toml once the venv is installed, so a second
 # `make install` does nothing.
@@ -22,9 +22,11 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 
+# -rs prints why a test was skipped (a missing system tool, see system-deps).
 test: system-deps lint
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m benchmarks
@@ -32,16 +34,56 @@ bench: install
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
-# promtool (alert-rule tests) and a real Prometheus come from Debian's prometheus package;
-# installed only when promtool is missing. Without root it says so and goes on (those tests skip).
+# The container image the chart runs (docs/deploying.md, "Building the image"). Its tag is
+# the chart's appVersion, the tag the chart pulls by default.
+IMAGE      ?= parkstream:$(shell sed -n 's/^appVersion: *"\(.*\)"/\1/p' helm/parkstream/Chart.yaml)
+BASE_IMAGE ?= python:3.11-slim-bookworm
+BUILDAH    ?= buildah --storage-driver vfs
+# A CA bundle for pip inside the build, for networks behind a TLS-intercepting proxy; taken
+# from the environment when set there, handed over as a build secret (never in a layer).
+PIP_CERT   ?=
+comma      := ,
+
+image:
+	$(BUILDAH) build --isolation chroot --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+	  $(if $(PIP_CERT),--secret id=pip-cert$(comma)src=$(PIP_CERT)) --tag $(IMAGE) .
+
+# A base image without a registry: Debian bookworm (python3 is 3.11) made by mmdebstrap from
+# the Debian mirror, imported into buildah's local storage. Then:
+#   make image BASE_IMAGE=localhost/parkstream-base:bookworm
+# Only what the Dockerfile needs: the essential set, python3 with its venv module, and
+# useradd; no docs, man pages or locales.
+DEBIAN_BASE ?= localhost/parkstream-base:bookworm
+
+image-base:
+	set -e; dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
+	mmdebstrap --quiet --variant=essential --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+	  --include=python3,python3-venv,passwd --skip=output/dev \
+	  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+	  --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+	  bookworm "$$dir/base.tar"; \
+	ctr=$$($(BUILDAH) from scratch); \
+	$(BUILDAH) add --quiet "$$ctr" "$$dir/base.tar" /; \
+	$(BUILDAH) config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	  --cmd /bin/sh "$$ctr"; \
+	$(BUILDAH) commit --quiet --rm "$$ctr" $(DEBIAN_BASE)
+
+# Debian packages some tests need, each installed only when its command is missing. Without
+# root it says so and goes on (those tests skip, saying why):
+#   prometheus: promtool (alert-rule tests) and a real Prometheus;
+#   buildah, mmdebstrap: the image test (tests/e2e/test_image.py).
 .PHONY: system-deps
 system-deps:
-	@command -v promtool >/dev/null || { \
+	@missing=""; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v buildah >/dev/null || missing="$$missing buildah"; \
+	command -v mmdebstrap >/dev/null || missing="$$missing mmdebstrap"; \
+	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update && apt-get install -y --no-install-recommends prometheus; \
+	    apt-get update && apt-get install -y --no-install-recommends $$missing; \
 	  else \
-	    echo "system-deps: promtool is missing and this is not root; run as root:"; \
-	    echo "  apt-get update && apt-get install -y --no-install-recommends prometheus"; \
-	    echo "system-deps: the promtool tests will be skipped until then"; \
+	    echo "system-deps: missing$$missing and this is not root; run as root:"; \
+	    echo "  apt-get update && apt-get install -y --no-install-recommends$$missing"; \
+	    echo "system-deps: the tests that need them will be skipped until then"; \
 	  fi; \
 	}
