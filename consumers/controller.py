@@ -361,9 +361,20 @@ def _transport_failure(
         is_timeout = isinstance(cause, aiohttp.ServerTimeoutError)
     else:
         is_timeout = isinstance(exc, httpx.TimeoutException | TimeoutError)
+    # No connection was made, or none was free: the request never left, nothing was applied.
+    if isinstance(cause, aiohttp.ClientError):
+        never_sent = isinstance(
+            cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError
+        )
+    else:
+        never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
     if is_timeout:
-        return ControllerTimeout(f"{endpoint}: Controller timed out ({detail})")
-    return ControllerConnectionError(f"{endpoint}: Controller unreachable ({detail})")
+        return ControllerTimeout(
+            f"{endpoint}: Controller timed out ({detail})", never_sent=never_sent
+        )
+    return ControllerConnectionError(
+        f"{endpoint}: Controller unreachable ({detail})", never_sent=never_sent
+    )
 
 
 # --- client ----------------------------------------------------------------

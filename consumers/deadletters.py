@@ -1,14 +1,20 @@
 """Dead letters: read them, replay them after a fix, resolve sessions in doubt.
 
-Replaying never applies a command twice: a replayed command gets the id
-``<original id>~replay-<dlq partition>-<dlq offset>``, the same however often
-that dead letter is replayed, so the dispatcher's journal lets it through once.
+Replaying never applies a command twice, whatever the dead letter's age:
 
-A session in doubt (its push was interrupted by a crash, and the Controller shows
-a permit but cannot say its reference) holds its later updates and deletes in the
-dead-letter topic with reason ``in_doubt``. ``resolve`` tells the worker the
-Controller's reference id (found by an operator in the Controller), then replays
-the held commands, in order, behind it.
+* each replay is remembered in the dead-letter topic itself: a *marker* record (reason
+  ``replayed``, naming the dead letter's partition and offset) is written once the replay
+  is sent, and a dead letter with a marker is never sent again (``dlq replay`` says so);
+* the replayed command gets the id ``<original id>~replay-<dlq partition>-<dlq offset>``,
+  the same each time, so should two replays race, the journal lets it through once.
+
+A session in doubt (its push's answer was lost, and the Controller could not confirm
+whether it stored it) has a dead letter of its own (reason ``in_doubt``, the push
+itself: plate, zone, times to look for) and holds its later updates and deletes in the
+dead-letter topic with reason ``in_doubt``. A push in doubt is never replayed: the
+Controller may have it. ``resolve`` tells the worker the Controller's reference id
+(found by an operator in the Controller), replays the held commands, in order, behind
+it, and marks the push's dead letter ``resolved``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ from parkstream.settings import Settings
 from schemas.avro import DecodeError, codec
 
 RESOLVE_ENDPOINT = "parkstream/resolve"
+# Reasons of the marker records the CLI writes (not dead letters: what became of one).
+REPLAYED = "replayed"
+RESOLVED = "resolved"
+MARKERS = frozenset({REPLAYED, RESOLVED})
 
 
 @dataclass(frozen=True)
@@ -35,9 +45,27 @@ class DeadLetterEntry:
     key: bytes | None
     record: dict[str, Any]
 
+    @property
+    def is_marker(self) -> bool:
+        return self.record["reason"] in MARKERS
+
+    @property
+    def endpoint(self) -> str | None:
+        """The Controller endpoint of a dead-lettered command (``None``: not a command)."""
+        try:
+            _, command = codec().decode(self.record["original_value"] or b"", "ControllerCommand")
+        except DecodeError:
+            return None
+        return command.get("endpoint")
+
+    @property
+    def is_push_in_doubt(self) -> bool:
+        return self.record["reason"] == "in_doubt" and self.endpoint == "permits/push"
+
 
 def read_dead_letters(settings: Settings, timeout: float = 10.0) -> list[DeadLetterEntry]:
-    """Every dead letter now in the topic, oldest first per partition (no consumer group)."""
+    """Every record now in the dead-letter topic, markers included, oldest first per
+    partition (no consumer group)."""
     entries = []
     for msg in read_topic(settings.kafka_bootstrap_servers, settings.topic("dlq"), timeout):
         try:
@@ -46,6 +74,16 @@ def read_dead_letters(settings: Settings, timeout: float = 10.0) -> list[DeadLet
             continue  # not ours; nothing to replay
         entries.append(DeadLetterEntry(msg.partition(), msg.offset(), msg.key(), record))
     return sorted(entries, key=lambda e: (e.partition, e.offset))
+
+
+def settled(entries: list[DeadLetterEntry]) -> dict[tuple[int, int], DeadLetterEntry]:
+    """``(partition, offset)`` of each dead letter already replayed or resolved -> its marker."""
+    return {(m.record["partition"], m.record["offset"]): m for m in entries if m.is_marker}
+
+
+def dead_letters(entries: list[DeadLetterEntry]) -> list[DeadLetterEntry]:
+    """The dead letters among ``entries`` (markers left out)."""
+    return [e for e in entries if not e.is_marker]
 
 
 def select(
@@ -129,29 +167,82 @@ def _send_all(producer: Producer, records: list[tuple[str, bytes | None, bytes]]
         raise RuntimeError(f"the broker did not take every record: {errors or 'timeout'}")
 
 
-def replay(settings: Settings, entries: list[DeadLetterEntry]) -> int:
-    """Send the chosen dead letters back to their topics, in order; return how many."""
-    producer = _producer(settings)
+def marker(entry: DeadLetterEntry, reason: str, note: str, settings: Settings) -> bytes:
+    """The record that says dead letter ``entry`` was replayed or resolved."""
+    return codec().encode(
+        "DeadLetter",
+        {
+            "original_value": None,
+            "original_key": entry.key,
+            "topic": settings.topic("dlq"),
+            "partition": entry.partition,
+            "offset": entry.offset,
+            "reason": reason,
+            "error_code": None,
+            "error_message": note,
+            "command_id": entry.record.get("command_id"),
+            "failed_at": datetime.now(UTC),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """What ``replay`` did with the dead letters it was given."""
+
+    sent: list[DeadLetterEntry]
+    already: list[DeadLetterEntry]  # replayed or resolved before: never sent twice
+    in_doubt: list[DeadLetterEntry]  # pushes in doubt: resolved, never replayed
+
+
+def replay(
+    settings: Settings,
+    entries: list[DeadLetterEntry],
+    everything: list[DeadLetterEntry] | None = None,
+) -> Replayed:
+    """Send the chosen dead letters back to their topics, in order, each at most once.
+
+    ``everything`` is the whole topic as read (markers included), to know what was
+    replayed before; it is read when not given.
+    """
+    done = settled(read_dead_letters(settings) if everything is None else everything)
+    result = Replayed([], [], [])
     records = []
-    for entry in entries:
-        topic, value = replay_value(entry, settings)
-        records.append((topic, entry.key, value))
-    _send_all(producer, records)
-    return len(records)
+    for entry in dead_letters(entries):
+        if (entry.partition, entry.offset) in done:
+            result.already.append(entry)
+        elif entry.is_push_in_doubt:
+            result.in_doubt.append(entry)
+        else:
+            topic, value = replay_value(entry, settings)
+            records.append((topic, entry.key, value))
+            result.sent.append(entry)
+    _send_all(_producer(settings), records)
+    # Marked once the replays are acknowledged: a crash in between leaves them unmarked,
+    # and the journal still recognises a second replay of the same dead letter.
+    note = f"replayed by parkstream dlq replay at {datetime.now(UTC).isoformat()}"
+    marks = [
+        (settings.topic("dlq"), e.key, marker(e, REPLAYED, note, settings)) for e in result.sent
+    ]
+    _send_all(_producer(settings), marks)
+    return result
 
 
 def resolve(settings: Settings, reference_id: str, controller_ref: str) -> int:
     """Record a session's Controller id, then replay its held commands; return how many."""
-    held = select(read_dead_letters(settings), reason="in_doubt", key=reference_id.encode())
-    records = [
-        (
-            settings.topic("commands"),
-            reference_id.encode(),
-            resolve_command(reference_id, controller_ref),
-        )
+    everything = read_dead_letters(settings)
+    done = settled(everything)
+    mine = [
+        e
+        for e in select(dead_letters(everything), reason="in_doubt", key=reference_id.encode())
+        if (e.partition, e.offset) not in done
     ]
-    for entry in held:
-        topic, value = replay_value(entry, settings)
-        records.append((topic, entry.key, value))
-    _send_all(_producer(settings), records)
+    pushes = [e for e in mine if e.is_push_in_doubt]
+    held = [e for e in mine if not e.is_push_in_doubt]
+    command = resolve_command(reference_id, controller_ref)
+    _send_all(_producer(settings), [(settings.topic("commands"), reference_id.encode(), command)])
+    note = f"resolved as Controller reference {controller_ref} at {datetime.now(UTC).isoformat()}"
+    marks = [(settings.topic("dlq"), e.key, marker(e, RESOLVED, note, settings)) for e in pushes]
+    _send_all(_producer(settings), marks)
+    replay(settings, held, everything)
     return len(held)

@@ -172,8 +172,10 @@ async def call_until_answered(
     Transient failures are retried, through the circuit breaker, for as long as they
     last. Returns the final answer and the number of calls made so far (``attempt``
     counts the earlier ones). With ``stop_when_lost``, returns ``None`` instead of
-    retrying once a call failed transiently (after its backoff): that call may have
-    been applied, and the caller re-sends it by the journal's rules. Raises ``Revoked``
+    retrying once a call that reached the Controller failed transiently (after its
+    backoff): that call may have been applied, and the caller re-sends it by the
+    journal's rules. A call that never left (no connection could be made) is simply
+    made again. Raises ``Revoked``
     as soon as the lease stops being valid before a call (a wait is cut short).
     """
     while True:
@@ -211,7 +213,7 @@ async def call_until_answered(
                 delay,
             )
             await lease.sleep(delay)
-            if stop_when_lost:
+            if stop_when_lost and not exc.never_sent:
                 return None, attempt
             continue
         except PermanentError as exc:

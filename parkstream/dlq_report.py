@@ -1,7 +1,9 @@
 """``parkstream dlq``: look at dead letters, send them back after a fix, resolve sessions in doubt.
 
     parkstream dlq list    [--code N] [--reason R] [--since T]    a table, oldest first
-    parkstream dlq replay  [--code N] [--reason R] [--since T]    send the chosen ones back
+    parkstream dlq replay  [--code N] [--reason R] [--since T]    send the chosen ones back,
+                                                                 each at most once; never a
+                                                                 push in doubt
     parkstream dlq resolve REF --controller-ref ID                a session in doubt
 
 Exit codes: 0 done (``list``: also when empty), 1 nothing matched the filters for
@@ -16,10 +18,12 @@ from datetime import UTC, datetime
 
 from consumers.deadletters import (
     DeadLetterEntry,
+    dead_letters,
     read_dead_letters,
     replay,
     resolve,
     select,
+    settled,
 )
 from parkstream.settings import Settings
 
@@ -52,9 +56,16 @@ def add_dlq_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def table(entries: list[DeadLetterEntry]) -> str:
-    """The dead letters as an aligned text table."""
-    headers = ("failed at (UTC)", "reason", "code", "from", "key", "message")
+def table(
+    entries: list[DeadLetterEntry], done: dict[tuple[int, int], DeadLetterEntry] | None = None
+) -> str:
+    """The dead letters as an aligned text table; ``done``: what was replayed or resolved.
+
+    The message is shown whole: for a push in doubt it says what to look for in the
+    Controller (plate, zone, start and end, ticket number).
+    """
+    done = done or {}
+    headers = ("failed at (UTC)", "reason", "code", "from", "key", "since", "message")
     rows = [
         (
             e.record["failed_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
@@ -62,7 +73,10 @@ def table(entries: list[DeadLetterEntry]) -> str:
             "" if e.record["error_code"] is None else str(e.record["error_code"]),
             f"{e.record['topic']}[{e.record['partition']}]@{e.record['offset']}",
             (e.key or b"").decode(errors="replace"),
-            (e.record["error_message"] or "")[:60],
+            done[(e.partition, e.offset)].record["reason"]
+            if (e.partition, e.offset) in done
+            else "",
+            " ".join((e.record["error_message"] or "").split()),
         )
         for e in entries
     ]
@@ -78,14 +92,26 @@ def run_dlq(settings: Settings, args: argparse.Namespace) -> int:
         replayed = resolve(settings, args.reference_id, args.controller_ref)
         print(f"resolved {args.reference_id}; {replayed} held command(s) replayed behind it")
         return 0
-    chosen = select(
-        read_dead_letters(settings), code=args.code, reason=args.reason, since=args.since
-    )
+    everything = read_dead_letters(settings)
+    chosen = select(dead_letters(everything), code=args.code, reason=args.reason, since=args.since)
     if args.dlq_action == "list":
-        print(table(chosen) if chosen else "no dead letters match")
+        print(table(chosen, settled(everything)) if chosen else "no dead letters match")
         return 0
     if not chosen:
         print("no dead letters match; nothing replayed", file=sys.stderr)
         return NOTHING_MATCHED
-    print(f"replayed {replay(settings, chosen)} dead letter(s)")
+    result = replay(settings, chosen, everything)
+    print(f"replayed {len(result.sent)} dead letter(s)")
+    if result.already:
+        print(
+            f"skipped {len(result.already)} already replayed or resolved (each is sent once): "
+            + ", ".join(f"dlq[{e.partition}]@{e.offset}" for e in result.already),
+            file=sys.stderr,
+        )
+    if result.in_doubt:
+        print(
+            f"skipped {len(result.in_doubt)} push(es) in doubt: the Controller may have them; "
+            "find each in the Controller, then `parkstream dlq resolve REF --controller-ref ID`",
+            file=sys.stderr,
+        )
     return 0

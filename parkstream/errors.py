@@ -65,9 +65,14 @@ class TransientError(ParkstreamError):
 
     transient = True
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, never_sent: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        # True when the request cannot have reached the Controller (the connection was
+        # never made): nothing can have been applied, so a retry is a plain call again.
+        self.never_sent = never_sent
 
 
 class ControllerTimeout(TransientError):

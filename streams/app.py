@@ -422,9 +422,33 @@ async def readyz(web: Any, request: Any) -> Any:
 def _recovery_position() -> int:
     """How far table recovery has read (it moves while a worker recovers its tables)."""
     recovery = app.tables.recovery
-    return sum(recovery.active_offsets.values()) + sum(recovery.standby_offsets.values())
+    offsets = [*recovery.active_offsets.values(), *recovery.standby_offsets.values()]
+    return sum(offset for offset in offsets if offset is not None)
 
 
+def _consumer_state() -> dict[str, Any]:
+    """What Faust's consumer holds back (read when the worker stalls)."""
+    consumer = app.consumer
+    queues = {}
+    for topic in getattr(app.topics, "_topics", ()):
+        queue = getattr(topic, "queue", None) if topic.is_iterator else None
+        if queue is not None:
+            pending = len(getattr(queue, "_pending_pressure_drop_callbacks", ()))
+            queues[topic.get_topic_name()] = f"{queue.qsize()}/{queue.maxsize} drop_waits={pending}"
+    return {
+        "assigned": sorted(str(tp) for tp in consumer.assignment()),
+        "fetching": sorted(str(tp) for tp in (consumer._active_partitions or ())),
+        "paused_buffer_full": sorted(str(tp) for tp in consumer._buffered_partitions),
+        "paused": sorted(str(tp) for tp in consumer._paused_partitions),
+        "flow_active": consumer.flow_active,
+        "rebalancing": app.rebalancing,
+        "in_recovery": app.in_recovery,
+        "queues": queues,
+    }
+
+
+watchdog.add_diagnostic("consumer", _consumer_state)
+watchdog.add_diagnostic("leases", lambda: {"busy": ownership.busy})
 _recovered_to = [0]
 watchdog.add_work("rebalance", lambda: int(bool(app.rebalancing)))
 
@@ -436,7 +460,10 @@ async def _start_watchdog() -> None:
 
 @app.timer(interval=1.0)
 async def _watch() -> None:
-    position = _recovery_position()
+    try:
+        position = _recovery_position()
+    except Exception:  # not recovering yet: nothing to compare
+        position = _recovered_to[0]
     if position != _recovered_to[0]:
         _recovered_to[0] = position
         watchdog.progressed()

@@ -94,6 +94,7 @@ class Watchdog:
         self.clock = StallClock(limit_seconds, clock)
         self._now = clock
         self._probes: dict[str, WorkProbe] = {}
+        self._diagnostics: dict[str, Callable[[], object]] = {}
         self._exit = exit
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_seen = clock()
@@ -107,6 +108,19 @@ class Watchdog:
     def add_work(self, name: str, probe: WorkProbe) -> None:
         """``probe()`` is how much work of kind ``name`` waits (records, lag...)."""
         self._probes[name] = probe
+
+    def add_diagnostic(self, name: str, describe: Callable[[], object]) -> None:
+        """``describe()`` is logged when the worker stalls (state behind the stall)."""
+        self._diagnostics[name] = describe
+
+    def diagnostics(self) -> str:
+        lines = []
+        for name, describe in self._diagnostics.items():
+            try:
+                lines.append(f"{name}: {describe()}")
+            except Exception as exc:  # diagnostics only
+                lines.append(f"{name}: unavailable ({type(exc).__name__}: {exc})")
+        return "\n".join(lines)
 
     def work(self) -> dict[str, int]:
         """The work each probe sees now (a probe that fails counts as none)."""
@@ -165,6 +179,7 @@ class Watchdog:
             self.clock.limit_seconds,
             EXIT_STALLED,
         )
+        log.error("state of the stalled worker:\n%s", self.diagnostics())
         log.error("stacks of the stalled worker:\n%s", stacks(self._loop))
         for handler in logging.getLogger().handlers:
             with contextlib.suppress(Exception):

@@ -15,6 +15,7 @@ import pytest
 from consumers.deadletters import read_dead_letters, resolve, select
 from tests.conftest import CLIENT, VENDOR_TOKEN
 from tests.e2e.conftest import metric_value, wait_until
+from tests.e2e.test_dead_letters import parkstream
 
 pytestmark = pytest.mark.slow
 
@@ -67,12 +68,20 @@ async def test_a_push_applied_before_a_crash_is_reported_in_doubt_and_resolved_b
             json={"apiToken": VENDOR_TOKEN, "referenceID": reference, "endTime": new_end},
         )
         assert answer.status_code == 200, answer.text
-        held = await wait_until(
-            lambda: select(read_dead_letters(stack.settings), reason="in_doubt"), timeout=60
-        )
+
+        def held_updates():
+            letters = select(read_dead_letters(stack.settings), reason="in_doubt")
+            return [e for e in letters if e.endpoint == "permits/update"]
+
+        held = await wait_until(held_updates, timeout=60)
         assert held[0].key == reference.encode()
 
-        # The operator finds the permit's id in the Controller and resolves the session.
+        # The operator finds the permit in the Controller from what the dead letter says...
+        listed = parkstream(stack, "dlq", "list", "--reason", "in_doubt")
+        [push_row] = [line for line in listed.stdout.splitlines() if "push in doubt" in line]
+        for shown in ("plate=DOUBT1", "zone=Lot 4", "end=", "permit_no=DOUBT-1", reference):
+            assert shown in push_row, push_row
+        # ... and resolves the session with its id.
         [permit] = await stack.sandbox_permits(http)
         assert resolve(stack.settings, reference, permit["reference_id"]) == 1
 
@@ -127,4 +136,7 @@ async def test_a_call_whose_answer_is_lost_after_the_controller_applied_it_is_ne
         assert (
             metric_value(metrics, "parkstream_journal_reconciled_total", outcome="reapplied") == 1
         )
-    assert read_dead_letters(stack.settings) == []
+    # Nothing dead-lettered but the push in doubt itself, with what to look for.
+    [letter] = read_dead_letters(stack.settings)
+    assert (letter.key, letter.record["reason"]) == (lost.encode(), "in_doubt")
+    assert "plate=LOST1" in letter.record["error_message"]

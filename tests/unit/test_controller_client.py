@@ -1016,3 +1016,54 @@ def test_default_transport_is_httpx_over_aiohttp_with_the_connection_limit():
     transport = default_transport(max_connections=32)
     assert isinstance(transport, AiohttpTransport)
     assert transport.limits.max_connections == 32
+
+
+# --- a request that never left cannot have been applied ----------------------------------
+
+
+async def test_a_refused_connection_is_known_never_sent_so_its_retry_is_no_resend():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens: the Controller is down
+    async with ControllerClient(f"http://127.0.0.1:{port}", CLIENT, TOKEN, timeout=5.0) as client:
+        with pytest.raises(ControllerConnectionError) as caught:
+            await client.push_permit(PERMIT)
+    assert caught.value.never_sent
+
+
+async def test_a_request_sent_but_never_answered_may_have_been_applied():
+    async def silent(reader, writer):
+        await reader.read(65536)  # takes the request, never answers
+        await asyncio.sleep(5)
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        timeout = httpx.Timeout(connect=2.0, read=0.3, write=2.0, pool=2.0)
+        async with ControllerClient(
+            f"http://127.0.0.1:{port}", CLIENT, TOKEN, timeout=timeout
+        ) as client:
+            with pytest.raises(TransientError) as caught:
+                await client.push_permit(PERMIT)
+    finally:
+        server.close()
+    assert not caught.value.never_sent  # a lost answer: looked up before it is sent again
+
+
+@pytest.mark.parametrize(
+    ("exc", "never_sent"),
+    [
+        (httpx.ConnectError("refused"), True),
+        (httpx.PoolTimeout("no free connection"), True),
+        (httpx.ReadTimeout("no answer"), False),
+        (httpx.RemoteProtocolError("server disconnected"), False),
+        (_aiohttp_mapped(aiohttp.ServerDisconnectedError()), False),
+        (_aiohttp_mapped(aiohttp.ConnectionTimeoutError("connect timed out")), True),
+    ],
+)
+async def test_whether_a_failed_request_left_is_known_from_the_error(exc, never_sent):
+    async with controller(Recorder(raises=exc)) as client:
+        with pytest.raises(TransientError) as caught:
+            await client.push_permit(PERMIT)
+    assert caught.value.never_sent is never_sent

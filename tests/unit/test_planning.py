@@ -1,0 +1,123 @@
+"""The planner records nothing before its command is durable (issue 11, items 2 and 8), and the
+stats fold writes no row before Kafka acknowledged it."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from faust.types import TP
+
+from streams import app as worker_app
+from streams import stats
+from streams.ownership import Ownership
+
+EVENT = {
+    "event_id": "ev-1",
+    "session_id": "ps-1",
+    "vendor": "hotspot",
+    "action": "CREATE",
+    "plate": "PL8RDR",
+    "zone": "Lot 4",
+}
+
+
+def enrich(event):
+    return dict(event), []
+
+
+def command(event):
+    return {"command_id": f"{event['event_id']}:permits/push"}
+
+
+def test_planning_an_event_writes_no_dedupe_entry_before_its_command_is_acknowledged(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(worker_app, "seen", seen)
+    monkeypatch.setattr(worker_app, "_seen_pending", {})
+    planned = worker_app.plan_one("sessions", b"ps-1", EVENT, enrich, command)
+    assert planned is not None and planned.dedupe_state["created"]
+    assert seen == {}  # a crash now redelivers the event, which is planned again
+
+
+def test_an_event_whose_planning_failed_is_planned_when_replayed(monkeypatch):
+    monkeypatch.setattr(worker_app, "seen", {})
+    monkeypatch.setattr(worker_app, "_seen_pending", {})
+
+    def broken(event):
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError):  # the head dead-letters it as planning_failed
+        worker_app.plan_one("sessions", b"ps-1", EVENT, enrich, broken)
+    assert worker_app.plan_one("sessions", b"ps-1", EVENT, enrich, command) is not None
+
+
+def test_a_second_create_is_a_repeat_while_the_first_ones_command_is_still_unacknowledged(
+    monkeypatch,
+):
+    monkeypatch.setattr(worker_app, "seen", {})
+    pending = {}
+    monkeypatch.setattr(worker_app, "_seen_pending", pending)
+    first = worker_app.plan_one("sessions", b"ps-1", EVENT, enrich, command)
+    pending[first.dedupe_key] = first.dedupe_state  # what the head does before sending
+    retry = {**EVENT, "event_id": "ev-2"}  # a vendor retry of the same push
+    assert worker_app.plan_one("sessions", b"ps-1", retry, enrich, command) is None
+
+
+async def test_the_dedupe_entry_is_sent_only_after_the_command_is_acknowledged(monkeypatch):
+    sent = []
+
+    class Changelog:
+        async def send(self, **record):
+            sent.append(record["key"])
+            future = asyncio.get_running_loop().create_future()
+            future.set_result("metadata")
+            return future
+
+    seen = SimpleNamespace(
+        data={},
+        changelog_topic=Changelog(),
+        key_serializer="json",
+        value_serializer="json",
+        _on_changelog_sent=lambda fut: None,
+    )
+    monkeypatch.setattr(worker_app, "seen", seen)
+    monkeypatch.setattr(worker_app, "_seen_pending", {})
+    planned = worker_app.Planned({"command_id": "c"}, "sessions|ps-1", {"created": True})
+    lease = Ownership(1).lease(TP("sessions", 0))
+    command_acked = asyncio.get_running_loop().create_future()
+    tail = asyncio.create_task(worker_app._record_seen(planned, command_acked, lease))
+    await asyncio.sleep(0.01)
+    assert sent == []  # the command is not durable yet: nothing says "seen"
+    command_acked.set_result("metadata")
+    await tail
+    assert sent == ["sessions|ps-1"] and seen.data == {"sessions|ps-1": {"created": True}}
+
+
+def test_folding_a_result_writes_no_row_before_kafka_acknowledged_it(monkeypatch):
+    table = {}
+    monkeypatch.setattr(stats, "zone_stats", table)
+    monkeypatch.setattr(stats, "_pruned_on", {})
+    monkeypatch.setattr(stats, "_pending", {})
+    now = datetime.now(UTC)
+    result = {
+        "command_id": "c:permits/push",
+        "event_id": "e",
+        "session_id": "ps-1",
+        "endpoint": "permits/push",
+        "vendor": "hotspot",
+        "outcome": "APPLIED",
+        "controller_reference_id": "r",
+        "error_code": None,
+        "error_message": None,
+        "http_status": 200,
+        "attempts": 1,
+        "zone": "Lot 4",
+        "amount": None,
+        "currency": None,
+        "start_time": now,
+        "end_time": now + timedelta(hours=1),
+        "completed_at": now,
+    }
+    folded = stats.fold_event(result, 0, 0, "ps-1", now=now)
+    assert table == {}
+    assert [key for key, _ in folded.writes][-1] == "session:ps-1"  # the session row last
