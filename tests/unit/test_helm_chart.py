@@ -370,6 +370,8 @@ EVERYTHING_WITH_EXISTING_SECRET = merged(
         (
             "gateway",
             {
+                # Pass-through calls reach the Controller with parkstream's own token.
+                "PARKSTREAM_CONTROLLER_API_TOKEN": "controller-api-token",
                 "PARKSTREAM_VENDOR_TOKENS": "vendor-tokens",
                 "PARKSTREAM_REFERENCE_SECRET": "reference-secret",
             },

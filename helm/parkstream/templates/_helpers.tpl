@@ -129,6 +129,9 @@ fixes them all at once.
 {{- define "parkstream.podSpecCommon" -}}
 serviceAccountName: {{ include "parkstream.serviceAccountName" .root }}
 automountServiceAccountToken: {{ .root.Values.serviceAccount.automount }}
+{{- /* Service links would add <SERVICE>_PORT=tcp://... variables: with a release named
+parkstream they are PARKSTREAM_GATEWAY_PORT and friends, parkstream's own settings. */}}
+enableServiceLinks: false
 {{- with .root.Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
