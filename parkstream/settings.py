@@ -195,6 +195,7 @@ class Settings:
     producer_batch_messages: int = _env("PRODUCER_BATCH_MESSAGES", _positive_int, default=10000)
     gateway_host: str = _env("GATEWAY_HOST", default="0.0.0.0")
     gateway_port: int = _env("GATEWAY_PORT", _port, default=8080)
+    gateway_ops_port: int = _env("GATEWAY_OPS_PORT", _port, default=8082)
     sandbox_port: int = _env("SANDBOX_PORT", _port, default=8081)
     worker_web_port: int = _env("WORKER_WEB_PORT", _port, default=6066)
     log_level: str = _env("LOG_LEVEL", _level, default="INFO")
@@ -202,6 +203,11 @@ class Settings:
 
     def __post_init__(self) -> None:
         self.vendors  # noqa: B018  (a name in both the variable and the file stops the start)
+        if self.gateway_ops_port == self.gateway_port:
+            raise SettingsError(
+                f"{PREFIX}GATEWAY_OPS_PORT={self.gateway_ops_port}: must differ from "
+                f"{PREFIX}GATEWAY_PORT (metrics and readiness are never on the vendors' port)"
+            )
 
     @property
     def vendors(self) -> dict[str, str]:

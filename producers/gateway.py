@@ -11,6 +11,10 @@ Routes (all under the one client code this deployment serves)::
     POST /api/v1/validate/plate                          /
     GET  /api/{client}/v1/permits/{reference_id}         delivery status (parkstream extension)
     GET  /openapi.json                                   OpenAPI 3 document of all of the above
+    GET  /healthz                                        liveness
+
+``/readyz`` and ``/metrics`` (which name every vendor and its volumes) are served on the
+operations port ``PARKSTREAM_GATEWAY_OPS_PORT`` only (``create_ops_app``), never here.
 
 A push is validated with the Controller contract (``schemas.controller``) and
 answered exactly as the Controller answers it: the documented success body, or
@@ -42,7 +46,7 @@ from prometheus_client import Counter, Histogram
 
 from parkstream.kafka import AsyncProducer, BrokerUnavailable, ensure_topics
 from parkstream.settings import Settings
-from parkstream.web import add_ops_routes, run_app
+from parkstream.web import add_health_route, add_ops_routes, run_apps
 from producers.events import PUSH_ENDPOINTS, Accepted, accept
 from producers.openapi import PASS_THROUGH_ENDPOINTS, STATUS_STATES, openapi_document
 from producers.references import IDEMPOTENCY_KEY_HEADER, ReferenceIssuer, check_idempotency_key
@@ -564,6 +568,15 @@ def create_app(
         app.router.add_post(path, gateway.pass_through_handler(endpoint))
     app.router.add_get("/api/{client}/v1/permits/{reference_id}", gateway.permit_status)
     app.router.add_get("/openapi.json", gateway.openapi)
+    add_health_route(app)
+    app.router.add_post("/api/{tail:.*}", gateway.unknown_path)
+    return app
+
+
+def create_ops_app(gateway: Gateway) -> web.Application:
+    """The operations port's application: ``/healthz``, ``/readyz`` (the broker answers the
+    gateway's producer) and ``/metrics``; nothing a vendor calls."""
+    app = web.Application()
 
     async def ready() -> str | None:
         try:
@@ -573,7 +586,6 @@ def create_app(
         return None
 
     add_ops_routes(app, ready)
-    app.router.add_post("/api/{tail:.*}", gateway.unknown_path)
     return app
 
 
@@ -587,11 +599,17 @@ async def serve(settings: Settings) -> None:
     await asyncio.to_thread(ensure_topics, settings)
     app = create_app(settings)
     log.info(
-        'gateway listening url="http://%s:%d" client="%s" vendors=%d framing="%s"',
+        'gateway listening url="http://%s:%d" ops_url="http://%s:%d" client="%s" vendors=%d '
+        'framing="%s"',
         settings.gateway_host,
         settings.gateway_port,
+        settings.gateway_host,
+        settings.gateway_ops_port,
         settings.controller_client,
         len(app[GATEWAY_KEY].vendors.names),
         app[GATEWAY_KEY].codec.framing,
     )
-    await run_app(app, settings.gateway_host, settings.gateway_port)
+    await run_apps(
+        (app, settings.gateway_host, settings.gateway_port),
+        (create_ops_app(app[GATEWAY_KEY]), settings.gateway_host, settings.gateway_ops_port),
+    )

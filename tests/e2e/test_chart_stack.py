@@ -13,7 +13,8 @@ The test plays Kubernetes, and only where a process meets it:
   ``containerPort`` its ``targetPort`` names in the one Deployment its selector picks;
 - ``worker.dataDir`` is a directory of the test: in a pod it is the mount of an emptyDir.
 
-Values set: the tests' broker, a fresh topic prefix (``stack_env``), free container ports,
+Values set: the tests' broker, a fresh topic prefix (``stack_env``), free container ports
+(the gateway's vendor and operations ports among them),
 partitions 3, ``kafka.producerBatchMessages`` 1 (Tansu), the tests' tokens and client, and the
 sandbox switched on.
 """
@@ -65,7 +66,10 @@ def chart_values(stack_env: dict[str, str], data_dir: Path) -> dict[str, Any]:
             "vendorTokens": stack_env["PARKSTREAM_VENDOR_TOKENS"],
             "referenceSecret": REFERENCE_SECRET,
         },
-        "gateway": {"port": int(stack_env["PARKSTREAM_GATEWAY_PORT"])},
+        "gateway": {
+            "port": int(stack_env["PARKSTREAM_GATEWAY_PORT"]),
+            "opsPort": int(stack_env["PARKSTREAM_GATEWAY_OPS_PORT"]),
+        },
         "worker": {"port": int(stack_env["PARKSTREAM_WORKER_WEB_PORT"]), "dataDir": str(data_dir)},
         "sandbox": {"enabled": True, "port": int(stack_env["PARKSTREAM_SANDBOX_PORT"])},
     }
@@ -331,4 +335,8 @@ async def test_the_rendered_chart_carries_a_push_to_its_sandbox_and_passes_a_cal
         assert types.status_code == 200, types.text
         assert "data" in types.json() or "status" in types.json(), types.text
         assert len(await journal("profiles/types/list")) == 1
+        # Metrics where the chart's ServiceMonitor scrapes them, never on the vendors' port.
+        scraped = await http.get(f"{gateway.url('ops')}/metrics")
+        assert 'parkstream_gateway_requests_total{endpoint="permits/push"' in scraped.text
+        assert (await http.get(f"{gateway.url()}/metrics")).status_code == 404
     assert VENDOR_TOKEN not in gateway.log() + worker.log()

@@ -49,6 +49,7 @@ def live_gateway(broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory) 
             "PARKSTREAM_VENDOR_TOKENS": f"hotspot={VENDOR_TOKEN}",
             "PARKSTREAM_DATA_DIR": str(workdir / "data"),
             "PARKSTREAM_GATEWAY_PORT": str(port),
+            "PARKSTREAM_GATEWAY_OPS_PORT": str(free_port()),
             "PARKSTREAM_LOG_LEVEL": "warning",
         }
         ensure_topics(Settings.from_env(env))

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "parkstream"
 RELEASE = "ps"
 NAMESPACE = "parking"
+FULLNAME = "ps-parkstream"
 
 # The chart's minimum (Chart.yaml kubeVersion) and the newest schemas kubernetes-validate ships.
 KUBE_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
@@ -129,10 +130,9 @@ def objects(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 def one(docs: list[dict[str, Any]], kind: str, component: str) -> dict[str, Any]:
+    """The ``kind`` object named for ``component`` (``ps-parkstream-<component>``)."""
     [found] = [
-        doc
-        for doc in objects(docs, kind)
-        if doc["metadata"]["labels"].get("app.kubernetes.io/component") == component
+        doc for doc in objects(docs, kind) if doc["metadata"]["name"] == f"{FULLNAME}-{component}"
     ]
     return found
 
@@ -166,6 +166,12 @@ def test_defaults_alone_fail_naming_every_value_to_set(chart):
     assert "controller.url is required" in message
     assert "secrets.controllerApiToken (or secrets.existingSecret) is required" in message
     assert "secrets.referenceSecret (or secrets.existingSecret) is required" in message
+
+
+def test_an_ops_port_equal_to_the_vendor_port_fails_the_install(chart):
+    with pytest.raises(helm.HelmRenderError) as failure:
+        chart.render(merged(MINIMAL, gateway__opsPort=8080), name=RELEASE, namespace=NAMESPACE)
+    assert "gateway.opsPort must differ from gateway.port" in str(failure.value)
 
 
 def test_sandbox_stands_in_for_a_missing_controller_url():
@@ -225,19 +231,33 @@ def test_each_process_runs_its_command_on_its_port_behind_its_service(component,
     docs = render(EVERYTHING)
     container = containers(docs)[component]
     assert container["command"] == ["parkstream", component]
-    assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    assert container["ports"][0] == {"name": "http", "containerPort": port, "protocol": "TCP"}
     service = one(docs, "Service", component)
     deployment = one(docs, "Deployment", component)
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
-    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
 
 
-@pytest.mark.parametrize("component", ["gateway", "worker", "sandbox"])
-def test_liveness_probes_healthz_and_readiness_probes_readyz(component):
+def test_gateway_operations_port_is_a_cluster_only_service_of_its_own():
+    docs = render(merged(EVERYTHING, gateway__opsPort=9102))
+    gateway = containers(docs)["gateway"]
+    assert gateway["ports"][1] == {"name": "ops", "containerPort": 9102, "protocol": "TCP"}
+    assert settings_configmap(docs)["data"]["PARKSTREAM_GATEWAY_OPS_PORT"] == "9102"
+    ops = one(docs, "Service", "gateway-ops")
+    assert ops["spec"]["type"] == "ClusterIP"  # whatever type the vendors' Service has
+    assert [p["targetPort"] for p in ops["spec"]["ports"]] == ["ops"]
+    pod_labels = one(docs, "Deployment", "gateway")["spec"]["template"]["metadata"]["labels"]
+    assert ops["spec"]["selector"].items() <= pod_labels.items()
+
+
+@pytest.mark.parametrize(
+    ("component", "port"), [("gateway", "ops"), ("worker", "http"), ("sandbox", "http")]
+)
+def test_liveness_probes_healthz_and_readiness_probes_readyz(component, port):
     container = containers(render(EVERYTHING))[component]
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
 
 
 def test_worker_gets_time_to_restore_its_tables_before_liveness_counts():
@@ -419,23 +439,32 @@ def test_servicemonitor_and_prometheusrule_are_off_by_default():
     assert not kinds & OPERATOR_KINDS
 
 
-def test_servicemonitor_scrapes_metrics_of_every_service_when_enabled():
+def scrape_targets(docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(Service, port name, path) the Prometheus Operator scrapes for the ServiceMonitor: every
+    Service its selector matches, on every endpoint whose port name the Service has."""
+    [monitor] = objects(docs, "ServiceMonitor")
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    targets = set()
+    for service in objects(docs, "Service"):
+        if not selector.items() <= service["metadata"]["labels"].items():
+            continue
+        names = {p["name"] for p in service["spec"]["ports"]}
+        for endpoint in monitor["spec"]["endpoints"]:
+            if endpoint["port"] in names:
+                targets.add((service["metadata"]["name"], endpoint["port"], endpoint["path"]))
+    return targets
+
+
+def test_servicemonitor_scrapes_metrics_of_every_part_but_never_the_vendor_port():
     docs = render(EVERYTHING)
     [monitor] = objects(docs, "ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
-    [endpoint] = monitor["spec"]["endpoints"]
-    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
-    selector = monitor["spec"]["selector"]["matchLabels"]
-    services = objects(docs, "Service")
-    assert {s["metadata"]["labels"]["app.kubernetes.io/component"] for s in services} == {
-        "gateway",
-        "worker",
-        "sandbox",
+    assert scrape_targets(docs) == {
+        (f"{FULLNAME}-gateway-ops", "ops", "/metrics"),
+        (f"{FULLNAME}-worker", "http", "/metrics"),
+        (f"{FULLNAME}-sandbox", "http", "/metrics"),
     }
-    for service in services:
-        assert selector.items() <= service["metadata"]["labels"].items()
-        assert "http" in {p["name"] for p in service["spec"]["ports"]}
 
 
 def test_prometheusrule_carries_the_plain_rules_file_when_enabled():

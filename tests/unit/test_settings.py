@@ -7,11 +7,13 @@ from parkstream.settings import Settings, SettingsError, env_documentation
 
 def test_defaults_match_the_documented_ports():
     settings = Settings.from_env({})
-    assert (settings.gateway_port, settings.sandbox_port, settings.worker_web_port) == (
-        8080,
-        8081,
-        6066,
+    ports = (
+        settings.gateway_port,
+        settings.gateway_ops_port,
+        settings.sandbox_port,
+        settings.worker_web_port,
     )
+    assert ports == (8080, 8082, 8081, 6066)
     assert settings.topic_partitions == 6
     assert settings.topic("sessions") == "parkstream.sessions.v1"
 
@@ -50,6 +52,16 @@ def test_a_bad_value_is_refused_with_one_line_naming_the_variable(variable, valu
         Settings.from_env({variable: value})
     message = str(caught.value)
     assert says in message
+    assert "\n" not in message
+
+
+def test_the_gateway_ops_port_must_differ_from_the_vendor_port():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            {"PARKSTREAM_GATEWAY_PORT": "9000", "PARKSTREAM_GATEWAY_OPS_PORT": "9000"}
+        )
+    message = str(caught.value)
+    assert message.startswith("PARKSTREAM_GATEWAY_OPS_PORT=9000: must differ from")
     assert "\n" not in message
 
 

@@ -52,6 +52,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end -}}
 
+{{/* The label of Services the ServiceMonitor scrapes (the gateway's vendor Service has none). */}}
+{{- define "parkstream.metricsLabel" -}}
+parkstream.io/metrics: "true"
+{{- end -}}
+
 {{/* Selector labels of one component. Call with (dict "root" $ "component" "worker"). */}}
 {{- define "parkstream.componentSelectorLabels" -}}
 {{ include "parkstream.selectorLabels" .root }}
@@ -111,6 +116,9 @@ fixes them all at once.
 {{- end -}}
 {{- if not (include "parkstream.controllerUrl" .) -}}
 {{- $problems = append $problems "controller.url is required: the OPS-COM Controller's base URL (or set sandbox.enabled=true for a demo)" -}}
+{{- end -}}
+{{- if eq (int .Values.gateway.port) (int .Values.gateway.opsPort) -}}
+{{- $problems = append $problems "gateway.opsPort must differ from gateway.port: metrics and readiness are never on the vendors' port" -}}
 {{- end -}}
 {{- if not .Values.secrets.existingSecret -}}
 {{- if not .Values.secrets.controllerApiToken -}}
@@ -197,24 +205,28 @@ envFrom:
       name: {{ include "parkstream.fullname" . }}
 {{- end -}}
 
-{{/* The container's probes on /healthz (liveness, startup) and /readyz (readiness). */}}
+{{/*
+The container's probes on /healthz (liveness, startup) and /readyz (readiness), on the port
+named "probePort" of the context (default http; the gateway's is ops).
+*/}}
 {{- define "parkstream.probes" -}}
+{{- $port := default "http" .probePort -}}
 {{- with .values.startupProbe }}
 startupProbe:
   httpGet:
     path: /healthz
-    port: http
+    port: {{ $port }}
   {{- toYaml . | nindent 2 }}
 {{- end }}
 livenessProbe:
   httpGet:
     path: /healthz
-    port: http
+    port: {{ $port }}
   {{- toYaml .values.livenessProbe | nindent 2 }}
 readinessProbe:
   httpGet:
     path: /readyz
-    port: http
+    port: {{ $port }}
   {{- toYaml .values.readinessProbe | nindent 2 }}
 {{- end -}}
 
