@@ -7,8 +7,8 @@ Routes (all under the one client code this deployment serves)::
     POST /api/{client}/v1/profiles/push                  -> UserEvent           (users.v1)
     POST /api/{client}/v1/permits/stats                  \\
     POST /api/{client}/v1/profiles/types/list             |  passed through to the Controller
-    POST /api/{client}/v1/violations/send_overdue_to_collections  |  with parkstream's own token
-    POST /api/v1/validate/plate                          /
+    POST /api/{client}/v1/violations/send_overdue_to_collections  |  with parkstream's own token,
+    POST /api/v1/validate/plate                          /   for vendors granted the endpoint
     GET  /api/{client}/v1/permits/{reference_id}         delivery status (parkstream extension)
     GET  /openapi.json                                   OpenAPI 3 document of all of the above
     GET  /healthz                                        liveness
@@ -24,6 +24,11 @@ idempotent producer). When the broker cannot take it the answer is ``503`` with
 ``Retry-After`` and nothing is claimed as accepted; after such a failure the
 gateway re-creates missing topics before its next send (a broker that came back
 empty). Bodies over ``PARKSTREAM_GATEWAY_MAX_BODY_BYTES`` get ``413``.
+
+Every vendor may push and ask about its own permits; a pass-through endpoint only when the
+operator granted it to that vendor (``PARKSTREAM_VENDOR_GRANTS``, ``VendorGrants``): those
+calls act with parkstream's token, and violations/send_overdue_to_collections changes the
+Controller's state. An ungranted call gets 9002 and never reaches the Controller.
 
 The vendor's token identifies the vendor and is then dropped: it never enters
 Kafka, a log line or an error message. See docs/gateway.md.
@@ -45,7 +50,7 @@ from confluent_kafka import KafkaException
 from prometheus_client import Counter, Histogram
 
 from parkstream.kafka import AsyncProducer, BrokerUnavailable, ensure_topics
-from parkstream.settings import Settings
+from parkstream.settings import Settings, SettingsError
 from parkstream.web import add_health_route, add_ops_routes, run_apps
 from producers.events import PUSH_ENDPOINTS, Accepted, accept
 from producers.openapi import PASS_THROUGH_ENDPOINTS, STATUS_STATES, openapi_document
@@ -140,6 +145,41 @@ class VendorDirectory:
         return found
 
 
+class VendorGrants:
+    """The pass-through endpoints each vendor may call, from ``Settings.grant_sources()``.
+
+    Pushes and a vendor's own delivery status need no grant. A grant naming a vendor without
+    a token, or an endpoint that is not a pass-through endpoint, is refused at start
+    (``SettingsError`` naming the variable it came from): a typo must not pass silently.
+    """
+
+    def __init__(self, settings: Settings, vendors: frozenset[str]) -> None:
+        granted: dict[str, frozenset[str]] = {}
+        for variable, grants in settings.grant_sources():
+            for vendor, endpoints in grants.items():
+                if vendor not in vendors:
+                    raise SettingsError(
+                        f"{variable}: unknown vendor {vendor!r} (not in PARKSTREAM_VENDOR_TOKENS "
+                        "or its file)"
+                    )
+                for endpoint in endpoints:
+                    if endpoint not in PASS_THROUGH_ENDPOINTS:
+                        raise SettingsError(
+                            f"{variable}: unknown endpoint {endpoint!r} granted to {vendor!r}; "
+                            f"grantable: {', '.join(PASS_THROUGH_ENDPOINTS)}"
+                        )
+                granted[vendor] = frozenset(endpoints)
+        self._granted = granted
+
+    def __repr__(self) -> str:
+        shown = {vendor: sorted(endpoints) for vendor, endpoints in sorted(self._granted.items())}
+        return f"VendorGrants({shown})"
+
+    def allows(self, vendor: str, endpoint: str) -> bool:
+        """May ``vendor`` call the pass-through ``endpoint``?"""
+        return endpoint in self._granted.get(vendor, frozenset())
+
+
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
@@ -189,6 +229,7 @@ class Gateway:
         self.producer = producer if producer is not None else self._new_producer()
         self.codec = avro or codec(settings.schema_registry_url)
         self.vendors = VendorDirectory(settings.vendors)
+        self.grants = VendorGrants(settings, self.vendors.names)
         self.references = ReferenceIssuer(settings.reference_secret)
         self.client = normalize_client_code(settings.controller_client)
         self.http: aiohttp.ClientSession | None = None
@@ -383,6 +424,9 @@ class Gateway:
             async def run() -> tuple[web.Response, str]:
                 body = await self._read_body(request, contract)
                 vendor_box[0] = self._authenticate(contract, body, request.match_info.get("client"))
+                if not self.grants.allows(vendor_box[0], endpoint):
+                    # Before the fields: an ungranted vendor learns nothing of the endpoint.
+                    raise ContractError(9002, detail="endpoint not granted to this vendor")
                 fields = contract.validate(body)
                 return await self._call_controller(contract, fields, vendor_box[0])
 
@@ -591,16 +635,16 @@ def create_ops_app(gateway: Gateway) -> web.Application:
 
 async def serve(settings: Settings) -> None:
     """Run the gateway until cancelled (``parkstream gateway``)."""
+    app = create_app(settings)  # a bad grant stops the start before anything else
     if settings.uses_dev_reference_secret:
         log.warning(
             "PARKSTREAM_REFERENCE_SECRET is not set: reference ids are signed with the public "
             "development secret and prove nothing; set a secret of your own in production"
         )
     await asyncio.to_thread(ensure_topics, settings)
-    app = create_app(settings)
     log.info(
         'gateway listening url="http://%s:%d" ops_url="http://%s:%d" client="%s" vendors=%d '
-        'framing="%s"',
+        'framing="%s" grants="%s"',
         settings.gateway_host,
         settings.gateway_port,
         settings.gateway_host,
@@ -608,6 +652,7 @@ async def serve(settings: Settings) -> None:
         settings.controller_client,
         len(app[GATEWAY_KEY].vendors.names),
         app[GATEWAY_KEY].codec.framing,
+        app[GATEWAY_KEY].grants,
     )
     await run_apps(
         (app, settings.gateway_host, settings.gateway_port),

@@ -15,8 +15,9 @@ The test plays Kubernetes, and only where a process meets it:
 
 Values set: the tests' broker, a fresh topic prefix (``stack_env``), free container ports
 (the gateway's vendor and operations ports among them),
-partitions 3, ``kafka.producerBatchMessages`` 1 (Tansu), the tests' tokens and client, and the
-sandbox switched on.
+partitions 3, ``kafka.producerBatchMessages`` 1 (Tansu), the tests' tokens and client, the
+sandbox switched on, and one grant (hotspot: profiles/types/list). A replication value, when
+the chart has one, is set to 1 (one broker).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import CLIENT, VENDOR_TOKEN
+from tests.conftest import CLIENT, VENDOR, VENDOR_TOKEN
 from tests.e2e.conftest import wait_until
 from tests.support.examples import PERMIT_PUSH_EXAMPLE
 
@@ -46,12 +47,13 @@ RELEASE = "ps"
 NAMESPACE = "parking"
 POD_IP = "127.0.0.1"
 REFERENCE_SECRET = "chart-e2e-reference-secret-0001"
+BANNER_TOKEN = "banner-test-token-0002"  # tests/conftest.py's second vendor
 BIN = Path(sys.executable).parent  # where the image would have `parkstream` on its PATH
 
 
 def chart_values(stack_env: dict[str, str], data_dir: Path) -> dict[str, Any]:
     """The chart's values for the tests' broker, topics, ports and tokens."""
-    return {
+    values = {
         "kafka": {
             "bootstrapServers": stack_env["PARKSTREAM_KAFKA_BOOTSTRAP_SERVERS"],
             "producerBatchMessages": int(stack_env["PARKSTREAM_PRODUCER_BATCH_MESSAGES"]),
@@ -69,10 +71,18 @@ def chart_values(stack_env: dict[str, str], data_dir: Path) -> dict[str, Any]:
         "gateway": {
             "port": int(stack_env["PARKSTREAM_GATEWAY_PORT"]),
             "opsPort": int(stack_env["PARKSTREAM_GATEWAY_OPS_PORT"]),
+            "vendorGrants": {VENDOR: ["profiles/types/list"]},
         },
         "worker": {"port": int(stack_env["PARKSTREAM_WORKER_WEB_PORT"]), "dataDir": str(data_dir)},
         "sandbox": {"enabled": True, "port": int(stack_env["PARKSTREAM_SANDBOX_PORT"])},
     }
+    # One broker: a replication value of the chart (topics, changelogs) is 1.
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    for section in ("topics", "kafka"):
+        for key in defaults.get(section) or {}:
+            if "replication" in key.lower():
+                values[section][key] = 1
+    return values
 
 
 def render(values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -335,6 +345,12 @@ async def test_the_rendered_chart_carries_a_push_to_its_sandbox_and_passes_a_cal
         assert types.status_code == 200, types.text
         assert "data" in types.json() or "status" in types.json(), types.text
         assert len(await journal("profiles/types/list")) == 1
+        # banner was granted nothing: the Controller's 9002, and the sandbox sees no call.
+        refused = await http.post(
+            f"{api}/violations/send_overdue_to_collections", json={"apiToken": BANNER_TOKEN}
+        )
+        assert (refused.status_code, refused.json()["ErrorCode"]) == (403, 9002)
+        assert await journal("violations/send_overdue_to_collections") == []
         # Metrics where the chart's ServiceMonitor scrapes them, never on the vendors' port.
         scraped = await http.get(f"{gateway.url('ops')}/metrics")
         assert 'parkstream_gateway_requests_total{endpoint="permits/push"' in scraped.text

@@ -79,6 +79,8 @@ EVERYTHING: dict[str, Any] = {
     "gateway": {
         "service": {"type": "NodePort", "nodePort": 30080},
         "vendorTokensFile": {"enabled": True},
+        "vendorGrants": {"hotspot": ["validate/plate", "permits/stats"], "banner": []},
+        "vendorGrantsFile": {"enabled": True},
     },
     "image": {"digest": "sha256:" + "a" * 64},
 }
@@ -310,8 +312,12 @@ def _settings_variables() -> tuple[set[str], set[str]]:
     return plain, secret
 
 
-# Set on the gateway only, and only when the tokens file is mounted.
-GATEWAY_ONLY = {"PARKSTREAM_VENDOR_TOKENS_FILE"}
+# Set on the gateway only: the files when mounted, the grants from gateway.vendorGrants.
+GATEWAY_ONLY = {
+    "PARKSTREAM_VENDOR_TOKENS_FILE",
+    "PARKSTREAM_VENDOR_GRANTS",
+    "PARKSTREAM_VENDOR_GRANTS_FILE",
+}
 
 
 def test_configmap_sets_every_plain_setting_and_nothing_else():
@@ -352,6 +358,47 @@ def test_vendor_tokens_file_is_mounted_from_the_secret_on_the_gateway_only():
     for other in ("worker", "sandbox"):
         names = {e["name"] for e in containers(docs)[other]["env"]}
         assert "PARKSTREAM_VENDOR_TOKENS_FILE" not in names
+
+
+def test_vendor_grants_reach_the_gateway_only_in_the_settings_format():
+    docs = render(EVERYTHING)
+    env = {e["name"]: e for e in containers(docs)["gateway"]["env"]}
+    # Vendors sorted, endpoints in the order given: hotspot's grants as listed.
+    assert env["PARKSTREAM_VENDOR_GRANTS"]["value"] == (
+        "banner=,hotspot=validate/plate+permits/stats"
+    )
+    for other in ("worker", "sandbox"):
+        names = {e["name"] for e in containers(docs)[other]["env"]}
+        assert not names & GATEWAY_ONLY
+    minimal = {e["name"]: e for e in containers(render(MINIMAL))["gateway"]["env"]}
+    assert minimal["PARKSTREAM_VENDOR_GRANTS"]["value"] == ""  # no vendor granted anything
+
+
+def test_vendor_grants_file_is_mounted_from_the_secret_beside_the_tokens_file():
+    docs = render(EVERYTHING)
+    gateway = one(docs, "Deployment", "gateway")["spec"]["template"]["spec"]
+    [container] = gateway["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    path = env["PARKSTREAM_VENDOR_GRANTS_FILE"]["value"]
+    [mount] = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+    assert mount["readOnly"] is True
+    [volume] = [v for v in gateway["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "ps-parkstream-secrets"
+    assert volume["secret"]["items"] == [
+        {"key": "vendor-grants-file", "path": path.rsplit("/", 1)[1]}
+    ]
+    [secret] = objects(docs, "Secret")
+    assert "vendor-grants-file" in secret["stringData"]
+    names = {e["name"] for e in containers(render(MINIMAL))["gateway"]["env"]}
+    assert "PARKSTREAM_VENDOR_GRANTS_FILE" not in names
+
+
+def test_the_schema_grants_exactly_the_gateways_pass_through_endpoints():
+    from producers.openapi import PASS_THROUGH_ENDPOINTS
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    grants = schema["properties"]["gateway"]["properties"]["vendorGrants"]
+    assert grants["additionalProperties"]["items"]["enum"] == list(PASS_THROUGH_ENDPOINTS)
 
 
 def test_workers_advertise_their_pod_address_for_table_routing():
@@ -509,6 +556,11 @@ def test_dashboards_can_be_switched_off():
         ({"secrets__vendorTokens": "hotspot"}, "/secrets/vendorTokens"),
         ({"secrets__referenceSecret": "too-short"}, "/secrets/referenceSecret"),
         ({"wrker__replicas": 2}, "wrker"),
+        (
+            {"gateway__vendorGrants": {"hotspot": ["permits/push"]}},
+            "/gateway/vendorGrants/hotspot/0",
+        ),
+        ({"gateway__vendorGrants": {"hotspot": "permits/stats"}}, "/gateway/vendorGrants/hotspot"),
     ],
 )
 def test_schema_rejects_a_bad_value_naming_it(chart, patch, complaint):

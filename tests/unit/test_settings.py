@@ -89,3 +89,71 @@ def test_every_setting_is_documented_in_the_readme():
         assert f"`{variable}`" in readme, variable
         if default:
             assert f"`{default}`" in readme, (variable, default)
+
+
+# --- vendor grants: the pass-through endpoints each vendor may call --------------------------
+
+
+def test_vendor_grants_name_endpoints_per_vendor():
+    settings = Settings.from_env(
+        {
+            "PARKSTREAM_VENDOR_TOKENS": "hotspot=a,banner=b",
+            "PARKSTREAM_VENDOR_GRANTS": "hotspot=permits/stats + validate/plate, banner=",
+        }
+    )
+    assert settings.grants == {"hotspot": ("permits/stats", "validate/plate"), "banner": ()}
+    assert Settings.from_env({}).grants == {}
+
+
+def test_vendor_grants_file_adds_vendors_one_a_line(tmp_path):
+    grants = tmp_path / "vendor-grants"
+    grants.write_text("# mounted beside the tokens file\nhonk=profiles/types/list\n\n")
+    settings = Settings.from_env(
+        {
+            "PARKSTREAM_VENDOR_GRANTS": "hotspot=permits/stats",
+            "PARKSTREAM_VENDOR_GRANTS_FILE": str(grants),
+        }
+    )
+    assert settings.grants == {"hotspot": ("permits/stats",), "honk": ("profiles/types/list",)}
+    assert [variable for variable, _ in settings.grant_sources()] == [
+        "PARKSTREAM_VENDOR_GRANTS",
+        "PARKSTREAM_VENDOR_GRANTS_FILE",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("environ", "says"),
+    [
+        ({"PARKSTREAM_VENDOR_GRANTS": "hotspot"}, "PARKSTREAM_VENDOR_GRANTS='hotspot': must be"),
+        (
+            {"PARKSTREAM_VENDOR_GRANTS": "hotspot=permits/stats,hotspot=validate/plate"},
+            "names vendor 'hotspot' twice",
+        ),
+        (
+            {"PARKSTREAM_VENDOR_GRANTS": "hotspot=permits/stats++validate/plate"},
+            "PARKSTREAM_VENDOR_GRANTS=",
+        ),
+        ({"PARKSTREAM_VENDOR_GRANTS_FILE": "/nonexistent/grants"}, "cannot read the file"),
+    ],
+)
+def test_a_malformed_grant_stops_the_start_with_one_line_naming_the_variable(environ, says):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(environ)
+    message = str(caught.value)
+    assert says in message
+    assert message.startswith(next(iter(environ)))
+    assert "\n" not in message
+
+
+def test_a_vendor_granted_in_the_variable_and_the_file_stops_the_start(tmp_path):
+    grants = tmp_path / "vendor-grants"
+    grants.write_text("hotspot=validate/plate\n")
+    with pytest.raises(
+        SettingsError, match=r"^PARKSTREAM_VENDOR_GRANTS_FILE: names vendor 'hotspot'"
+    ):
+        Settings.from_env(
+            {
+                "PARKSTREAM_VENDOR_GRANTS": "hotspot=permits/stats",
+                "PARKSTREAM_VENDOR_GRANTS_FILE": str(grants),
+            }
+        )

@@ -230,6 +230,15 @@ readinessProbe:
   {{- toYaml .values.readinessProbe | nindent 2 }}
 {{- end -}}
 
+{{/* gateway.vendorGrants as PARKSTREAM_VENDOR_GRANTS: name=endpoint+endpoint,... (vendors sorted). */}}
+{{- define "parkstream.vendorGrants" -}}
+{{- $entries := list -}}
+{{- range $vendor, $endpoints := .Values.gateway.vendorGrants -}}
+{{- $entries = append $entries (printf "%s=%s" $vendor (join "+" $endpoints)) -}}
+{{- end -}}
+{{- join "," $entries -}}
+{{- end -}}
+
 {{/* Where the zone alias file is mounted (worker and gateway read the same settings). */}}
 {{- define "parkstream.zoneAliasesPath" -}}
 /etc/parkstream/zones/zones.json
