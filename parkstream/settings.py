@@ -225,6 +225,9 @@ class Settings:
         "REFERENCE_SECRET", _reference_secret, default=DEV_REFERENCE_SECRET
     )
     gateway_max_body_bytes: int = _env("GATEWAY_MAX_BODY_BYTES", _positive_int, default=65536)
+    gateway_read_timeout: float = _env(
+        "GATEWAY_READ_TIMEOUT_SECONDS", _positive_float, default=30.0
+    )
     worker_url: str = _env("WORKER_URL", _http_url, default="http://127.0.0.1:6066")
     schema_registry_url: str = _env("SCHEMA_REGISTRY_URL", _registry_url, default="")
     producer_batch_messages: int = _env("PRODUCER_BATCH_MESSAGES", _positive_int, default=10000)

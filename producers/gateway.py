@@ -23,7 +23,9 @@ answer is sent only after the broker acknowledged the event (acks=all,
 idempotent producer). When the broker cannot take it the answer is ``503`` with
 ``Retry-After`` and nothing is claimed as accepted; after such a failure the
 gateway re-creates missing topics before its next send (a broker that came back
-empty). Bodies over ``PARKSTREAM_GATEWAY_MAX_BODY_BYTES`` get ``413``.
+empty). Bodies over ``PARKSTREAM_GATEWAY_MAX_BODY_BYTES`` get ``413``; a request whose
+headers and body do not arrive within ``PARKSTREAM_GATEWAY_READ_TIMEOUT_SECONDS`` gets ``408``
+and its connection is closed (``parkstream.web``).
 
 Every vendor may push and ask about its own permits; a pass-through endpoint only when the
 operator granted it to that vendor (``PARKSTREAM_VENDOR_GRANTS``, ``VendorGrants``): those
@@ -51,7 +53,14 @@ from prometheus_client import Counter, Histogram
 
 from parkstream.kafka import AsyncProducer, BrokerUnavailable, ensure_topics
 from parkstream.settings import Settings, SettingsError
-from parkstream.web import add_health_route, add_ops_routes, run_apps
+from parkstream.web import (
+    RequestReadTimeout,
+    add_health_route,
+    add_ops_routes,
+    bounded_reads,
+    read_timeout_response,
+    run_apps,
+)
 from producers.events import PUSH_ENDPOINTS, Accepted, accept
 from producers.openapi import PASS_THROUGH_ENDPOINTS, STATUS_STATES, openapi_document
 from producers.references import IDEMPOTENCY_KEY_HEADER, ReferenceIssuer, check_idempotency_key
@@ -277,7 +286,8 @@ class Gateway:
             LATENCY.labels(endpoint).observe(time.perf_counter() - started)
 
     async def _read_body(self, request: web.Request, contract: Endpoint) -> object:
-        """The parsed JSON body; 413 past the size limit, 9003 when it is not JSON."""
+        """The parsed JSON body; 413 past the size limit, 9003 when it is not JSON, 408 when
+        it does not arrive within the read bound."""
         limit = self.settings.gateway_max_body_bytes
         too_large = _Outcome(
             error_response(ContractError(9003), 413, contract), "too_large", "9003"
@@ -288,6 +298,8 @@ class Gateway:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise too_large from None
+        except RequestReadTimeout as exc:
+            raise _Outcome(read_timeout_response(exc.seconds), "timed_out") from None
         return parse_body(raw, request.headers.get("Content-Type"))
 
     def _authenticate(self, contract: Endpoint, body: object, path_client: str | None) -> str:
@@ -594,7 +606,9 @@ def create_app(
     its own (replacing it if it dies) and closes it when the application stops.
     """
     gateway = Gateway(settings, producer, delivery_timeout_ms=delivery_timeout_ms)
-    app = web.Application(client_max_size=settings.gateway_max_body_bytes)
+    app = web.Application(
+        client_max_size=settings.gateway_max_body_bytes, middlewares=[bounded_reads]
+    )
     app[GATEWAY_KEY] = gateway
 
     async def http_session(app: web.Application) -> Any:
@@ -620,7 +634,7 @@ def create_app(
 def create_ops_app(gateway: Gateway) -> web.Application:
     """The operations port's application: ``/healthz``, ``/readyz`` (the broker answers the
     gateway's producer) and ``/metrics``; nothing a vendor calls."""
-    app = web.Application()
+    app = web.Application(middlewares=[bounded_reads])
 
     async def ready() -> str | None:
         try:
@@ -657,4 +671,5 @@ async def serve(settings: Settings) -> None:
     await run_apps(
         (app, settings.gateway_host, settings.gateway_port),
         (create_ops_app(app[GATEWAY_KEY]), settings.gateway_host, settings.gateway_ops_port),
+        read_timeout=settings.gateway_read_timeout,
     )

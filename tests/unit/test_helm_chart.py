@@ -550,6 +550,7 @@ def test_dashboards_can_be_switched_off():
     [
         ({"worker__replicas": "two"}, "/worker/replicas"),
         ({"gateway__port": 70000}, "/gateway/port"),
+        ({"gateway__readTimeoutSeconds": 0}, "/gateway/readTimeoutSeconds"),
         ({"logging__format": "xml"}, "/logging/format"),
         ({"controller__url": "opscom.example.com"}, "/controller/url"),
         ({"kafka__bootstrapServers": "kafka"}, "/kafka/bootstrapServers"),

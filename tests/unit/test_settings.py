@@ -43,6 +43,7 @@ def test_vendor_tokens_are_parsed_into_names():
         ("PARKSTREAM_KAFKA_BOOTSTRAP_SERVERS", "broker", "must be host:port"),
         ("PARKSTREAM_LOG_FORMAT", "xml", "must be one of text, json"),
         ("PARKSTREAM_CONTROLLER_TIMEOUT_SECONDS", "-1", "must be a number above 0"),
+        ("PARKSTREAM_GATEWAY_READ_TIMEOUT_SECONDS", "0", "must be a number above 0"),
         ("PARKSTREAM_JOURNAL_RETENTION_DAYS", "0.5", "must be a number of days, at least 1"),
         ("PARKSTREAM_JOURNAL_RETENTION_DAYS", "nan", "must be a number of days, at least 1"),
     ],
