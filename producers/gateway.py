@@ -232,13 +232,14 @@ class Gateway:
         delivery_timeout_ms: int = DELIVERY_TIMEOUT_MS,
     ) -> None:
         self.settings = settings
+        # First: a bad grant stops the start before a producer exists.
+        self.vendors = VendorDirectory(settings.vendors)
+        self.grants = VendorGrants(settings, self.vendors.names)
         # Without a producer given, the gateway owns one, and replaces it when it dies.
         self.owns_producer = producer is None
         self._delivery_timeout_ms = delivery_timeout_ms
         self.producer = producer if producer is not None else self._new_producer()
         self.codec = avro or codec(settings.schema_registry_url)
-        self.vendors = VendorDirectory(settings.vendors)
-        self.grants = VendorGrants(settings, self.vendors.names)
         self.references = ReferenceIssuer(settings.reference_secret)
         self.client = normalize_client_code(settings.controller_client)
         self.http: aiohttp.ClientSession | None = None
