@@ -85,6 +85,8 @@ EVERYTHING: dict[str, Any] = {
     "image": {"digest": "sha256:" + "a" * 64},
 }
 
+NETWORK_POLICY: dict[str, Any] = {**EVERYTHING, "networkPolicy": {"enabled": True}}
+
 EXISTING_SECRET: dict[str, Any] = {
     **MINIMAL,
     "secrets": {"existingSecret": "parkstream-tokens"},
@@ -154,7 +156,12 @@ def containers(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
-VALUE_SETS = {"minimal": MINIMAL, "everything": EVERYTHING, "existing-secret": EXISTING_SECRET}
+VALUE_SETS = {
+    "minimal": MINIMAL,
+    "everything": EVERYTHING,
+    "existing-secret": EXISTING_SECRET,
+    "network-policy": NETWORK_POLICY,
+}
 
 
 # --- install requirements --------------------------------------------------------------------
@@ -183,7 +190,7 @@ def test_sandbox_stands_in_for_a_missing_controller_url():
 
 
 def test_helm_lint_finds_no_warning_or_error():
-    report = helm.lint(CHART, EVERYTHING, strict=True, namespace=NAMESPACE)
+    report = helm.lint(CHART, NETWORK_POLICY, strict=True, namespace=NAMESPACE)
     assert report["errors"] == []
     problems = [m for m in report["messages"] if m["severity"] >= 2]
     assert problems == []
@@ -572,3 +579,132 @@ def test_schema_rejects_a_bad_value_naming_it(chart, patch, complaint):
 
 def test_schema_accepts_the_chart_defaults(chart):
     chart.validate_schema(chart.values)
+
+
+# --- NetworkPolicy ---------------------------------------------------------------------------
+
+PROMETHEUS_POD = (
+    {"kubernetes.io/metadata.name": "monitoring"},
+    {"app.kubernetes.io/name": "prometheus"},
+)
+OTHER_POD_HERE = ({"kubernetes.io/metadata.name": NAMESPACE}, {"app": "something-else"})
+OTHER_POD_ELSEWHERE = ({"kubernetes.io/metadata.name": "default"}, {"app": "curl"})
+
+
+def _selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels, matchExpressions In/NotIn/Exists)."""
+    if selector is None:
+        return False
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expr in selector.get("matchExpressions", []):
+        present = expr["key"] in labels
+        value = labels.get(expr["key"])
+        ok = {
+            "In": present and value in expr.get("values", []),
+            "NotIn": not present or value not in expr.get("values", []),
+            "Exists": present,
+            "DoesNotExist": not present,
+        }[expr["operator"]]
+        if not ok:
+            return False
+    return True
+
+
+def pod_of(docs: list[dict[str, Any]], component: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(namespace labels, pod labels) of one of the release's pods."""
+    labels = one(docs, "Deployment", component)["spec"]["template"]["metadata"]["labels"]
+    return {"kubernetes.io/metadata.name": NAMESPACE}, labels
+
+
+def may_reach(
+    docs, source: tuple[dict[str, str], dict[str, str]], component: str, port: str
+) -> bool:
+    """NetworkPolicy ingress semantics: may ``source`` open ``port`` (a name) of ``component``?
+
+    Unselected pods take anything; a selected pod takes what one of its policies' rules allows
+    (a peer's podSelector alone means the policy's namespace)."""
+    ns_labels, pod_labels = source
+    deployment = one(docs, "Deployment", component)
+    target = deployment["spec"]["template"]["metadata"]["labels"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    number = {p["name"]: p["containerPort"] for p in container["ports"]}[port]
+    policies = [
+        p
+        for p in objects(docs, "NetworkPolicy")
+        if "Ingress" in p["spec"]["policyTypes"] and _selects(p["spec"]["podSelector"], target)
+    ]
+    if not policies:
+        return True
+    for policy in policies:
+        for rule in policy["spec"].get("ingress", []):
+            ports = rule.get("ports")
+            if ports and not any(p.get("port") in (port, number) for p in ports):
+                continue
+            peers = rule.get("from")
+            if not peers:
+                return True
+            for peer in peers:
+                if "namespaceSelector" in peer:
+                    in_namespace = _selects(peer["namespaceSelector"], ns_labels)
+                else:
+                    in_namespace = ns_labels["kubernetes.io/metadata.name"] == NAMESPACE
+                pods = _selects(peer["podSelector"], pod_labels) if "podSelector" in peer else True
+                if in_namespace and pods:
+                    return True
+    return False
+
+
+def test_network_policies_are_off_by_default():
+    assert objects(render(EVERYTHING), "NetworkPolicy") == []
+
+
+def test_only_the_gateway_prometheus_and_worker_peers_reach_the_workers_web_port():
+    docs = render(NETWORK_POLICY)
+    assert may_reach(docs, pod_of(docs, "gateway"), "worker", "http")
+    assert may_reach(docs, PROMETHEUS_POD, "worker", "http")
+    # A /sessions/{ref} request is forwarded to the worker owning the key (NODE_CANONICAL_URL).
+    assert may_reach(docs, pod_of(docs, "worker"), "worker", "http")
+    for stranger in (pod_of(docs, "sandbox"), OTHER_POD_HERE, OTHER_POD_ELSEWHERE):
+        assert not may_reach(docs, stranger, "worker", "http")
+
+
+def test_only_the_worker_and_the_gateways_pass_through_calls_reach_the_sandbox():
+    docs = render(NETWORK_POLICY)
+    assert may_reach(docs, pod_of(docs, "worker"), "sandbox", "http")
+    # The gateway passes granted read calls to the Controller, which the sandbox stands in for.
+    assert may_reach(docs, pod_of(docs, "gateway"), "sandbox", "http")
+    assert may_reach(docs, PROMETHEUS_POD, "sandbox", "http")  # its /metrics
+    for stranger in (OTHER_POD_HERE, OTHER_POD_ELSEWHERE):
+        assert not may_reach(docs, stranger, "sandbox", "http")
+
+
+def test_vendors_reach_the_gateways_port_and_only_prometheus_its_ops_port():
+    docs = render(NETWORK_POLICY)
+    for anyone in (OTHER_POD_HERE, OTHER_POD_ELSEWHERE, PROMETHEUS_POD):
+        assert may_reach(docs, anyone, "gateway", "http")
+    assert may_reach(docs, PROMETHEUS_POD, "gateway", "ops")
+    for stranger in (OTHER_POD_HERE, OTHER_POD_ELSEWHERE, pod_of(docs, "worker")):
+        assert not may_reach(docs, stranger, "gateway", "ops")
+
+
+def test_the_gateways_vendor_port_can_be_kept_to_the_ingress_controller():
+    ingress = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}}
+    docs = render(merged(NETWORK_POLICY, networkPolicy__gatewayFrom=[ingress]))
+    assert may_reach(docs, ({"kubernetes.io/metadata.name": "ingress"}, {}), "gateway", "http")
+    assert not may_reach(docs, OTHER_POD_ELSEWHERE, "gateway", "http")
+
+
+def test_prometheus_is_whoever_the_values_say():
+    docs = render(
+        merged(
+            NETWORK_POLICY,
+            networkPolicy__prometheus={
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "obs"}},
+                "podSelector": {"matchLabels": {"app": "vmagent"}},
+            },
+        )
+    )
+    scraper = ({"kubernetes.io/metadata.name": "obs"}, {"app": "vmagent"})
+    assert may_reach(docs, scraper, "worker", "http")
+    assert not may_reach(docs, PROMETHEUS_POD, "worker", "http")

@@ -52,6 +52,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end -}}
 
+{{/* The NetworkPolicy peer that is Prometheus (networkPolicy.prometheus), as one from entry. */}}
+{{- define "parkstream.prometheusPeer" -}}
+- namespaceSelector:
+    {{- toYaml .namespaceSelector | nindent 4 }}
+  podSelector:
+    {{- toYaml (.podSelector | default (dict "matchLabels" (dict "app.kubernetes.io/name" "prometheus"))) | nindent 4 }}
+{{- end -}}
+
 {{/* The label of Services the ServiceMonitor scrapes (the gateway's vendor Service has none). */}}
 {{- define "parkstream.metricsLabel" -}}
 parkstream.io/metrics: "true"
