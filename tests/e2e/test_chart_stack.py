@@ -22,6 +22,7 @@ the chart has one, is set to 1 (one broker).
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
@@ -140,11 +141,12 @@ class Cluster:
             pod = self._deployment_for(service["spec"]["selector"])["spec"]["template"]["spec"]
             ports = {p["name"]: p["containerPort"] for c in pod["containers"] for p in c["ports"]}
             name = service["metadata"]["name"]
-            hosts = (name, f"{name}.{NAMESPACE}", f"{name}.{NAMESPACE}.svc")
+            svc = f"{name}.{NAMESPACE}.svc"
+            hosts = (name, f"{name}.{NAMESPACE}", svc, f"{svc}.cluster.local")
             for port in service["spec"]["ports"]:
                 target = port["targetPort"]
                 container_port = ports[target] if isinstance(target, str) else target
-                for host in (*hosts, f"{name}.{NAMESPACE}.svc.cluster.local"):
+                for host in hosts:
                     routes[(host, port["port"])] = container_port
         return routes
 
@@ -219,8 +221,6 @@ class Cluster:
 
 
 def _secret_data(secret: dict[str, Any]) -> dict[str, str]:
-    import base64
-
     data = {k: base64.b64decode(v).decode() for k, v in secret.get("data", {}).items()}
     return {**data, **secret.get("stringData", {})}
 
