@@ -87,6 +87,7 @@ def scenario(latency_ms: int, permits: int) -> tuple[float, float]:
             "PARKSTREAM_CONTROLLER_API_TOKEN": "bench-controller-token",
             "PARKSTREAM_VENDOR_TOKENS": f"bench={TOKEN}",
             "PARKSTREAM_GATEWAY_PORT": str(free_port()),
+            "PARKSTREAM_GATEWAY_OPS_PORT": str(free_port()),
             "PARKSTREAM_SANDBOX_PORT": str(free_port()),
             "PARKSTREAM_WORKER_WEB_PORT": str(free_port()),
             "PARKSTREAM_DATA_DIR": tmp,

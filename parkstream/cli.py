@@ -53,7 +53,11 @@ def _run(coro: Coroutine[Any, Any, None]) -> None:
 def cmd_gateway(_: argparse.Namespace) -> None:
     from producers.gateway import serve
 
-    _run(serve(_settings()))
+    try:
+        _run(serve(_settings()))
+    except SettingsError as exc:  # a grant the gateway cannot honour (producers.gateway)
+        print(f"parkstream: bad setting: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def cmd_sandbox(_: argparse.Namespace) -> None:

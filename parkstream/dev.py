@@ -159,6 +159,7 @@ def run_dev(settings: Settings, demo_rate: float = 2.0) -> int:
         # One broker: one replica (PARKSTREAM_TOPIC_REPLICATION_FACTOR in README.md).
         "PARKSTREAM_TOPIC_REPLICATION_FACTOR": "1",
         "PARKSTREAM_TOPIC_MIN_INSYNC_REPLICAS": "1",
+        "PARKSTREAM_GATEWAY_OPS_PORT": str(settings.gateway_ops_port),
         # Tansu answers ListOffsets wrongly for multi-record batches (README.md).
         "PARKSTREAM_PRODUCER_BATCH_MESSAGES": "1",
     }
@@ -177,6 +178,8 @@ def run_dev(settings: Settings, demo_rate: float = 2.0) -> int:
             "parkstream dev is up:\n"
             f"  gateway   {gateway_url}/api/{settings.controller_client}/v1/permits/push"
             f"  (vendor token: {DEMO_VENDOR_TOKEN})\n"
+            f"  gateway   http://127.0.0.1:{settings.gateway_ops_port}/metrics"
+            "  (operations port: /readyz, /metrics; not on the vendors' port)\n"
             f"  sandbox   http://127.0.0.1:{settings.sandbox_port}  (journal: /_sandbox/journal)\n"
             f"  worker    http://127.0.0.1:{settings.worker_web_port}/metrics\n"
             f"  broker    {broker.bootstrap_servers}\n"

@@ -102,6 +102,37 @@ def _vendor_tokens_text(text: str) -> dict[str, str]:
     return _vendor_tokens(",".join(line for line in lines if line and not line.startswith("#")))
 
 
+def _vendor_grants(raw: str) -> dict[str, tuple[str, ...]]:
+    """``name=endpoint[+endpoint...]`` entries, comma-separated; names and endpoints are checked
+    against the vendors and the pass-through endpoints by the gateway, which knows both."""
+    grants: dict[str, tuple[str, ...]] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, listed = item.partition("=")
+        endpoints = tuple(e.strip() for e in listed.split("+")) if listed.strip() else ()
+        if not sep or not name.strip() or not all(endpoints):
+            raise ValueError("must be name=endpoint[+endpoint...][,name=...]")
+        if name.strip() in grants:
+            raise ValueError(f"names vendor {name.strip()!r} twice")
+        grants[name.strip()] = endpoints
+    return grants
+
+
+def _vendor_grants_file(raw: str) -> Path:
+    path = Path(raw)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read the file ({exc.strerror or exc})") from None
+    _vendor_grants_text(text)  # refuse a malformed file at start
+    return path
+
+
+def _vendor_grants_text(text: str) -> dict[str, tuple[str, ...]]:
+    """``name=endpoint[+endpoint...]`` entries, one a line; blank and ``#`` lines skipped."""
+    lines = (line.strip() for line in text.splitlines())
+    return _vendor_grants(",".join(line for line in lines if line and not line.startswith("#")))
+
+
 def _reference_secret(raw: str) -> str:
     if len(raw) < MIN_REFERENCE_SECRET_LENGTH:
         raise ValueError(
@@ -210,15 +241,23 @@ class Settings:
     user_types_refresh: float = _env("USER_TYPES_REFRESH_SECONDS", _positive_float, default=300.0)
     vendor_tokens: dict[str, str] = _secret("VENDOR_TOKENS", _vendor_tokens, default_factory=dict)
     vendor_tokens_file: Path | None = _env("VENDOR_TOKENS_FILE", _vendor_tokens_file, default=None)
+    vendor_grants: dict[str, tuple[str, ...]] = _env(
+        "VENDOR_GRANTS", _vendor_grants, default_factory=dict
+    )
+    vendor_grants_file: Path | None = _env("VENDOR_GRANTS_FILE", _vendor_grants_file, default=None)
     reference_secret: str = _secret(
         "REFERENCE_SECRET", _reference_secret, default=DEV_REFERENCE_SECRET
     )
     gateway_max_body_bytes: int = _env("GATEWAY_MAX_BODY_BYTES", _positive_int, default=65536)
+    gateway_read_timeout: float = _env(
+        "GATEWAY_READ_TIMEOUT_SECONDS", _positive_float, default=30.0
+    )
     worker_url: str = _env("WORKER_URL", _http_url, default="http://127.0.0.1:6066")
     schema_registry_url: str = _env("SCHEMA_REGISTRY_URL", _registry_url, default="")
     producer_batch_messages: int = _env("PRODUCER_BATCH_MESSAGES", _positive_int, default=10000)
     gateway_host: str = _env("GATEWAY_HOST", default="0.0.0.0")
     gateway_port: int = _env("GATEWAY_PORT", _port, default=8080)
+    gateway_ops_port: int = _env("GATEWAY_OPS_PORT", _port, default=8082)
     sandbox_port: int = _env("SANDBOX_PORT", _port, default=8081)
     worker_web_port: int = _env("WORKER_WEB_PORT", _port, default=6066)
     log_level: str = _env("LOG_LEVEL", _level, default="INFO")
@@ -226,6 +265,12 @@ class Settings:
 
     def __post_init__(self) -> None:
         self.vendors  # noqa: B018  (a name in both the variable and the file stops the start)
+        self.grants  # noqa: B018  (likewise)
+        if self.gateway_ops_port == self.gateway_port:
+            raise SettingsError(
+                f"{PREFIX}GATEWAY_OPS_PORT={self.gateway_ops_port}: must differ from "
+                f"{PREFIX}GATEWAY_PORT (metrics and readiness are never on the vendors' port)"
+            )
         if self.topic_min_insync_replicas > self.topic_replication_factor:
             raise SettingsError(
                 f"{PREFIX}TOPIC_MIN_INSYNC_REPLICAS={self.topic_min_insync_replicas}: must not "
@@ -263,6 +308,31 @@ class Settings:
                         f"{PREFIX}VENDOR_TOKENS names too"
                     )
                 merged[name] = token
+        return merged
+
+    def grant_sources(self) -> list[tuple[str, dict[str, tuple[str, ...]]]]:
+        """``(variable, vendor -> endpoints)`` of ``PARKSTREAM_VENDOR_GRANTS`` and its file."""
+        sources = [(f"{PREFIX}VENDOR_GRANTS", dict(self.vendor_grants))]
+        if self.vendor_grants_file is not None:
+            variable = f"{PREFIX}VENDOR_GRANTS_FILE"
+            try:
+                text = self.vendor_grants_file.read_text("utf-8")
+                sources.append((variable, _vendor_grants_text(text)))
+            except (OSError, ValueError) as exc:
+                raise SettingsError(f"{variable}: {exc}") from None
+        return sources
+
+    @property
+    def grants(self) -> dict[str, tuple[str, ...]]:
+        """Vendor name -> the pass-through endpoints granted to it, from the variable and file."""
+        merged: dict[str, tuple[str, ...]] = {}
+        for variable, grants in self.grant_sources():
+            for name, endpoints in grants.items():
+                if name in merged:
+                    raise SettingsError(
+                        f"{variable}: names vendor {name!r} that {PREFIX}VENDOR_GRANTS names too"
+                    )
+                merged[name] = endpoints
         return merged
 
     @property

@@ -7,10 +7,14 @@ Routes (all under the one client code this deployment serves)::
     POST /api/{client}/v1/profiles/push                  -> UserEvent           (users.v1)
     POST /api/{client}/v1/permits/stats                  \\
     POST /api/{client}/v1/profiles/types/list             |  passed through to the Controller
-    POST /api/{client}/v1/violations/send_overdue_to_collections  |  with parkstream's own token
-    POST /api/v1/validate/plate                          /
+    POST /api/{client}/v1/violations/send_overdue_to_collections  |  with parkstream's own token,
+    POST /api/v1/validate/plate                          /   for vendors granted the endpoint
     GET  /api/{client}/v1/permits/{reference_id}         delivery status (parkstream extension)
     GET  /openapi.json                                   OpenAPI 3 document of all of the above
+    GET  /healthz                                        liveness
+
+``/readyz`` and ``/metrics`` (which name every vendor and its volumes) are served on the
+operations port ``PARKSTREAM_GATEWAY_OPS_PORT`` only (``create_ops_app``), never here.
 
 A push is validated with the Controller contract (``schemas.controller``) and
 answered exactly as the Controller answers it: the documented success body, or
@@ -19,7 +23,14 @@ answer is sent only after the broker acknowledged the event (acks=all,
 idempotent producer). When the broker cannot take it the answer is ``503`` with
 ``Retry-After`` and nothing is claimed as accepted; after such a failure the
 gateway re-creates missing topics before its next send (a broker that came back
-empty). Bodies over ``PARKSTREAM_GATEWAY_MAX_BODY_BYTES`` get ``413``.
+empty). Bodies over ``PARKSTREAM_GATEWAY_MAX_BODY_BYTES`` get ``413``; a request whose
+headers and body do not arrive within ``PARKSTREAM_GATEWAY_READ_TIMEOUT_SECONDS`` gets ``408``
+and its connection is closed (``parkstream.web``).
+
+Every vendor may push and ask about its own permits; a pass-through endpoint only when the
+operator granted it to that vendor (``PARKSTREAM_VENDOR_GRANTS``, ``VendorGrants``): those
+calls act with parkstream's token, and violations/send_overdue_to_collections changes the
+Controller's state. An ungranted call gets 9002 and never reaches the Controller.
 
 The vendor's token identifies the vendor and is then dropped: it never enters
 Kafka, a log line or an error message. See docs/gateway.md.
@@ -42,8 +53,15 @@ from prometheus_client import Counter, Histogram
 
 from parkstream.kafka import AsyncProducer, BrokerUnavailable, ensure_topics
 from parkstream.redaction import redact
-from parkstream.settings import Settings
-from parkstream.web import add_ops_routes, run_app
+from parkstream.settings import Settings, SettingsError
+from parkstream.web import (
+    RequestReadTimeout,
+    add_health_route,
+    add_ops_routes,
+    bounded_reads,
+    read_timeout_response,
+    run_apps,
+)
 from producers.events import PUSH_ENDPOINTS, Accepted, accept
 from producers.openapi import PASS_THROUGH_ENDPOINTS, STATUS_STATES, openapi_document
 from producers.references import IDEMPOTENCY_KEY_HEADER, ReferenceIssuer, check_idempotency_key
@@ -138,6 +156,41 @@ class VendorDirectory:
         return found
 
 
+class VendorGrants:
+    """The pass-through endpoints each vendor may call, from ``Settings.grant_sources()``.
+
+    Pushes and a vendor's own delivery status need no grant. A grant naming a vendor without
+    a token, or an endpoint that is not a pass-through endpoint, is refused at start
+    (``SettingsError`` naming the variable it came from): a typo must not pass silently.
+    """
+
+    def __init__(self, settings: Settings, vendors: frozenset[str]) -> None:
+        granted: dict[str, frozenset[str]] = {}
+        for variable, grants in settings.grant_sources():
+            for vendor, endpoints in grants.items():
+                if vendor not in vendors:
+                    raise SettingsError(
+                        f"{variable}: unknown vendor {vendor!r} (not in PARKSTREAM_VENDOR_TOKENS "
+                        "or its file)"
+                    )
+                for endpoint in endpoints:
+                    if endpoint not in PASS_THROUGH_ENDPOINTS:
+                        raise SettingsError(
+                            f"{variable}: unknown endpoint {endpoint!r} granted to {vendor!r}; "
+                            f"grantable: {', '.join(PASS_THROUGH_ENDPOINTS)}"
+                        )
+                granted[vendor] = frozenset(endpoints)
+        self._granted = granted
+
+    def __repr__(self) -> str:
+        shown = {vendor: sorted(endpoints) for vendor, endpoints in sorted(self._granted.items())}
+        return f"VendorGrants({shown})"
+
+    def allows(self, vendor: str, endpoint: str) -> bool:
+        """May ``vendor`` call the pass-through ``endpoint``?"""
+        return endpoint in self._granted.get(vendor, frozenset())
+
+
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
@@ -181,12 +234,14 @@ class Gateway:
         delivery_timeout_ms: int = DELIVERY_TIMEOUT_MS,
     ) -> None:
         self.settings = settings
+        # First: a bad grant stops the start before a producer exists.
+        self.vendors = VendorDirectory(settings.vendors)
+        self.grants = VendorGrants(settings, self.vendors.names)
         # Without a producer given, the gateway owns one, and replaces it when it dies.
         self.owns_producer = producer is None
         self._delivery_timeout_ms = delivery_timeout_ms
         self.producer = producer if producer is not None else self._new_producer()
         self.codec = avro or codec(settings.schema_registry_url)
-        self.vendors = VendorDirectory(settings.vendors)
         self.references = ReferenceIssuer(settings.reference_secret)
         self.client = normalize_client_code(settings.controller_client)
         self.http: aiohttp.ClientSession | None = None
@@ -234,7 +289,8 @@ class Gateway:
             LATENCY.labels(endpoint).observe(time.perf_counter() - started)
 
     async def _read_body(self, request: web.Request, contract: Endpoint) -> object:
-        """The parsed JSON body; 413 past the size limit, 9003 when it is not JSON."""
+        """The parsed JSON body; 413 past the size limit, 9003 when it is not JSON, 408 when
+        it does not arrive within the read bound."""
         limit = self.settings.gateway_max_body_bytes
         too_large = _Outcome(
             error_response(ContractError(9003), 413, contract), "too_large", "9003"
@@ -245,6 +301,8 @@ class Gateway:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise too_large from None
+        except RequestReadTimeout as exc:
+            raise _Outcome(read_timeout_response(exc.seconds), "timed_out") from None
         return parse_body(raw, request.headers.get("Content-Type"))
 
     def _authenticate(self, contract: Endpoint, body: object, path_client: str | None) -> str:
@@ -381,6 +439,9 @@ class Gateway:
             async def run() -> tuple[web.Response, str]:
                 body = await self._read_body(request, contract)
                 vendor_box[0] = self._authenticate(contract, body, request.match_info.get("client"))
+                if not self.grants.allows(vendor_box[0], endpoint):
+                    # Before the fields: an ungranted vendor learns nothing of the endpoint.
+                    raise ContractError(9002, detail="endpoint not granted to this vendor")
                 fields = contract.validate(body)
                 return await self._call_controller(contract, fields, vendor_box[0])
 
@@ -557,7 +618,9 @@ def create_app(
     its own (replacing it if it dies) and closes it when the application stops.
     """
     gateway = Gateway(settings, producer, delivery_timeout_ms=delivery_timeout_ms)
-    app = web.Application(client_max_size=settings.gateway_max_body_bytes)
+    app = web.Application(
+        client_max_size=settings.gateway_max_body_bytes, middlewares=[bounded_reads]
+    )
     app[GATEWAY_KEY] = gateway
 
     async def http_session(app: web.Application) -> Any:
@@ -575,6 +638,15 @@ def create_app(
         app.router.add_post(path, gateway.pass_through_handler(endpoint))
     app.router.add_get("/api/{client}/v1/permits/{reference_id}", gateway.permit_status)
     app.router.add_get("/openapi.json", gateway.openapi)
+    add_health_route(app)
+    app.router.add_post("/api/{tail:.*}", gateway.unknown_path)
+    return app
+
+
+def create_ops_app(gateway: Gateway) -> web.Application:
+    """The operations port's application: ``/healthz``, ``/readyz`` (the broker answers the
+    gateway's producer) and ``/metrics``; nothing a vendor calls."""
+    app = web.Application(middlewares=[bounded_reads])
 
     async def ready() -> str | None:
         try:
@@ -584,25 +656,32 @@ def create_app(
         return None
 
     add_ops_routes(app, ready)
-    app.router.add_post("/api/{tail:.*}", gateway.unknown_path)
     return app
 
 
 async def serve(settings: Settings) -> None:
     """Run the gateway until cancelled (``parkstream gateway``)."""
+    app = create_app(settings)  # a bad grant stops the start before anything else
     if settings.uses_dev_reference_secret:
         log.warning(
             "PARKSTREAM_REFERENCE_SECRET is not set: reference ids are signed with the public "
             "development secret and prove nothing; set a secret of your own in production"
         )
     await asyncio.to_thread(ensure_topics, settings)
-    app = create_app(settings)
     log.info(
-        'gateway listening url="http://%s:%d" client="%s" vendors=%d framing="%s"',
+        'gateway listening url="http://%s:%d" ops_url="http://%s:%d" client="%s" vendors=%d '
+        'framing="%s" grants="%s"',
         settings.gateway_host,
         settings.gateway_port,
+        settings.gateway_host,
+        settings.gateway_ops_port,
         settings.controller_client,
         len(app[GATEWAY_KEY].vendors.names),
         app[GATEWAY_KEY].codec.framing,
+        app[GATEWAY_KEY].grants,
     )
-    await run_app(app, settings.gateway_host, settings.gateway_port)
+    await run_apps(
+        (app, settings.gateway_host, settings.gateway_port),
+        (create_ops_app(app[GATEWAY_KEY]), settings.gateway_host, settings.gateway_ops_port),
+        read_timeout=settings.gateway_read_timeout,
+    )

@@ -40,6 +40,7 @@ def stack_env(broker: LocalBroker, tmp_path: Path) -> dict[str, str]:
         "PARKSTREAM_VENDOR_TOKENS": f"{VENDOR}={VENDOR_TOKEN},banner=banner-test-token-0002",
         "PARKSTREAM_DATA_DIR": str(tmp_path / "data"),
         "PARKSTREAM_GATEWAY_PORT": str(free_port()),
+        "PARKSTREAM_GATEWAY_OPS_PORT": str(free_port()),
         "PARKSTREAM_SANDBOX_PORT": str(free_port()),
         "PARKSTREAM_WORKER_WEB_PORT": str(free_port()),
         "PARKSTREAM_LOG_LEVEL": "info",

@@ -44,11 +44,12 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_dev_stack_delivers_demo_permits_and_stops_without_orphans(tmp_path, stop_signal):
-    sandbox_port = free_port()
+    sandbox_port, ops_port = free_port(), free_port()
     env = {
         **os.environ,
         "PARKSTREAM_DATA_DIR": str(tmp_path / "data"),
         "PARKSTREAM_GATEWAY_PORT": str(free_port()),
+        "PARKSTREAM_GATEWAY_OPS_PORT": str(ops_port),
         "PARKSTREAM_SANDBOX_PORT": str(sandbox_port),
         "PARKSTREAM_WORKER_WEB_PORT": str(free_port()),
     }
@@ -71,12 +72,16 @@ def test_dev_stack_delivers_demo_permits_and_stops_without_orphans(tmp_path, sto
                 permits = state.json()["counts"]["permits"]
             except httpx.HTTPError:
                 continue
+        # The gateway's metrics are on its operations port.
+        ops_metrics = httpx.get(f"http://127.0.0.1:{ops_port}/metrics", timeout=5)
+        assert "parkstream_gateway_requests_total" in ops_metrics.text
         family = children_of(dev.pid)
         assert len(family) >= 4  # broker, sandbox, worker, gateway
         dev.send_signal(stop_signal)
         assert dev.wait(60) == 0
         output = dev.stdout.read()
         assert "parkstream dev is up" in output and "parkstream dev stopped." in output
+        assert f"http://127.0.0.1:{ops_port}/metrics" in output
         assert [pid for pid in family if alive(pid)] == []
     finally:
         if dev.poll() is None:

@@ -105,7 +105,8 @@ def prometheus_binary() -> str:
 @pytest.fixture
 def prometheus(stack, prometheus_binary, tmp_path) -> Iterator[Prometheus]:
     targets = {
-        "gateway": int(stack.env["PARKSTREAM_GATEWAY_PORT"]),
+        # The gateway's /metrics is on its operations port, never on the vendors' port.
+        "gateway": int(stack.env["PARKSTREAM_GATEWAY_OPS_PORT"]),
         "worker": int(stack.env["PARKSTREAM_WORKER_WEB_PORT"]),
         "sandbox": int(stack.env["PARKSTREAM_SANDBOX_PORT"]),
     }

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from parkstream.kafka import AsyncProducer
-from producers.gateway import create_app
+from producers.gateway import GATEWAY_KEY, create_app, create_ops_app
 from schemas.avro import codec
 from tests.conftest import CLIENT, CONTROLLER_TOKEN, VENDOR, VENDOR_TOKEN
 from tests.support.examples import PERMIT_PUSH_EXAMPLE
@@ -23,6 +23,13 @@ async def gateway(stack_settings):
     with AsyncProducer(stack_settings.kafka_bootstrap_servers) as producer:
         async with TestClient(TestServer(create_app(stack_settings, producer))) as client:
             yield client
+
+
+@pytest.fixture
+async def ops(gateway):
+    """The operations port of the same gateway."""
+    async with TestClient(TestServer(create_ops_app(gateway.app[GATEWAY_KEY]))) as client:
+        yield client
 
 
 async def test_documented_push_is_answered_with_a_reference_after_it_is_in_kafka(
@@ -139,6 +146,6 @@ async def test_a_valid_token_under_another_client_code_gets_9034(gateway, stack_
     )
 
 
-async def test_readyz_is_ready_while_the_broker_answers(gateway):
-    answer = await gateway.get("/readyz")
+async def test_readyz_is_ready_while_the_broker_answers(ops):
+    answer = await ops.get("/readyz")
     assert answer.status == 200

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from parkstream.broker import LocalBroker, free_port
 from parkstream.kafka import ensure_topics
 from parkstream.settings import Settings
-from producers.gateway import create_app
+from producers.gateway import GATEWAY_KEY, create_app, create_ops_app
 from schemas.avro import codec
 from tests.conftest import CLIENT, VENDOR_TOKEN
 from tests.support.examples import PERMIT_PUSH_EXAMPLE
@@ -99,7 +99,8 @@ async def test_503_while_the_broker_is_down_and_success_once_it_is_back(own_brok
     settings = Settings.from_env(env)
     ensure_topics(settings)
     app = create_app(settings, delivery_timeout_ms=3000)
-    async with TestClient(TestServer(app)) as gateway:
+    ops = TestClient(TestServer(create_ops_app(app[GATEWAY_KEY])))
+    async with TestClient(TestServer(app)) as gateway, ops:
         before = await gateway.post(PUSH, json=BODY)
         assert before.status == 200
 
@@ -108,7 +109,7 @@ async def test_503_while_the_broker_is_down_and_success_once_it_is_back(own_brok
         assert down.status == 503
         assert int(down.headers["Retry-After"]) > 0
         assert "reference_id" not in await down.json()
-        assert (await gateway.get("/readyz")).status == 503
+        assert (await ops.get("/readyz")).status == 503
 
         # A new, empty broker on the same port: the gateway re-creates its topics.
         own_broker.append(LocalBroker(port=own_broker[0].port).start())

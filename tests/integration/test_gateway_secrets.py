@@ -22,6 +22,7 @@ def test_the_vendor_token_is_in_no_topic_no_log_line_and_no_answer(stack_env, st
             "PARKSTREAM_LOG_LEVEL": "debug",
             "PARKSTREAM_CONTROLLER_URL": controller.url,
             "PARKSTREAM_WORKER_URL": worker.url,
+            "PARKSTREAM_VENDOR_GRANTS": "hotspot=permits/stats",
         }
         port = int(env["PARKSTREAM_GATEWAY_PORT"])
         gateway = start_process("gateway", env, port)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -65,3 +69,26 @@ def test_a_short_reference_secret_is_refused_without_echoing_it():
     assert "at least 16" in str(caught.value)
     assert "short-secret" not in str(caught.value)
     assert Settings.from_env({}).uses_dev_reference_secret
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PARKSTREAM_VENDOR_GRANTS", "hotspot=permits/stats+violations/send_everything"),
+        ("PARKSTREAM_VENDOR_GRANTS", "honk=permits/stats"),
+    ],
+)
+def test_parkstream_gateway_with_a_bad_grant_exits_with_one_line_naming_it(
+    stack_env, variable, value
+):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARKSTREAM_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "parkstream.cli", "gateway"],
+        env={**env, **stack_env, variable: value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"parkstream: bad setting: {variable}: ")

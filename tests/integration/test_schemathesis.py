@@ -47,8 +47,12 @@ def live_gateway(broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory) 
             "PARKSTREAM_CONTROLLER_URL": controller.url,
             "PARKSTREAM_WORKER_URL": worker.url,
             "PARKSTREAM_VENDOR_TOKENS": f"hotspot={VENDOR_TOKEN}",
+            # Granted every pass-through endpoint, so their validation and relay are reached.
+            "PARKSTREAM_VENDOR_GRANTS": "hotspot=permits/stats+profiles/types/list"
+            "+violations/send_overdue_to_collections+validate/plate",
             "PARKSTREAM_DATA_DIR": str(workdir / "data"),
             "PARKSTREAM_GATEWAY_PORT": str(port),
+            "PARKSTREAM_GATEWAY_OPS_PORT": str(free_port()),
             "PARKSTREAM_LOG_LEVEL": "warning",
         }
         ensure_topics(Settings.from_env(env))

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "parkstream"
 RELEASE = "ps"
 NAMESPACE = "parking"
+FULLNAME = "ps-parkstream"
 
 # The chart's minimum (Chart.yaml kubeVersion) and the newest schemas kubernetes-validate ships.
 KUBE_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
@@ -78,9 +79,13 @@ EVERYTHING: dict[str, Any] = {
     "gateway": {
         "service": {"type": "NodePort", "nodePort": 30080},
         "vendorTokensFile": {"enabled": True},
+        "vendorGrants": {"hotspot": ["validate/plate", "permits/stats"], "banner": []},
+        "vendorGrantsFile": {"enabled": True},
     },
     "image": {"digest": "sha256:" + "a" * 64},
 }
+
+NETWORK_POLICY: dict[str, Any] = {**EVERYTHING, "networkPolicy": {"enabled": True}}
 
 EXISTING_SECRET: dict[str, Any] = {
     **MINIMAL,
@@ -129,10 +134,9 @@ def objects(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 def one(docs: list[dict[str, Any]], kind: str, component: str) -> dict[str, Any]:
+    """The ``kind`` object named for ``component`` (``ps-parkstream-<component>``)."""
     [found] = [
-        doc
-        for doc in objects(docs, kind)
-        if doc["metadata"]["labels"].get("app.kubernetes.io/component") == component
+        doc for doc in objects(docs, kind) if doc["metadata"]["name"] == f"{FULLNAME}-{component}"
     ]
     return found
 
@@ -152,7 +156,12 @@ def containers(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
-VALUE_SETS = {"minimal": MINIMAL, "everything": EVERYTHING, "existing-secret": EXISTING_SECRET}
+VALUE_SETS = {
+    "minimal": MINIMAL,
+    "everything": EVERYTHING,
+    "existing-secret": EXISTING_SECRET,
+    "network-policy": NETWORK_POLICY,
+}
 
 
 # --- install requirements --------------------------------------------------------------------
@@ -168,6 +177,12 @@ def test_defaults_alone_fail_naming_every_value_to_set(chart):
     assert "secrets.referenceSecret (or secrets.existingSecret) is required" in message
 
 
+def test_an_ops_port_equal_to_the_vendor_port_fails_the_install(chart):
+    with pytest.raises(helm.HelmRenderError) as failure:
+        chart.render(merged(MINIMAL, gateway__opsPort=8080), name=RELEASE, namespace=NAMESPACE)
+    assert "gateway.opsPort must differ from gateway.port" in str(failure.value)
+
+
 def test_sandbox_stands_in_for_a_missing_controller_url():
     values = merged(MINIMAL, controller__url="", sandbox__enabled=True)
     config = settings_configmap(render(values))
@@ -175,7 +190,7 @@ def test_sandbox_stands_in_for_a_missing_controller_url():
 
 
 def test_helm_lint_finds_no_warning_or_error():
-    report = helm.lint(CHART, EVERYTHING, strict=True, namespace=NAMESPACE)
+    report = helm.lint(CHART, NETWORK_POLICY, strict=True, namespace=NAMESPACE)
     assert report["errors"] == []
     problems = [m for m in report["messages"] if m["severity"] >= 2]
     assert problems == []
@@ -225,19 +240,33 @@ def test_each_process_runs_its_command_on_its_port_behind_its_service(component,
     docs = render(EVERYTHING)
     container = containers(docs)[component]
     assert container["command"] == ["parkstream", component]
-    assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    assert container["ports"][0] == {"name": "http", "containerPort": port, "protocol": "TCP"}
     service = one(docs, "Service", component)
     deployment = one(docs, "Deployment", component)
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
-    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
 
 
-@pytest.mark.parametrize("component", ["gateway", "worker", "sandbox"])
-def test_liveness_probes_healthz_and_readiness_probes_readyz(component):
+def test_gateway_operations_port_is_a_cluster_only_service_of_its_own():
+    docs = render(merged(EVERYTHING, gateway__opsPort=9102))
+    gateway = containers(docs)["gateway"]
+    assert gateway["ports"][1] == {"name": "ops", "containerPort": 9102, "protocol": "TCP"}
+    assert settings_configmap(docs)["data"]["PARKSTREAM_GATEWAY_OPS_PORT"] == "9102"
+    ops = one(docs, "Service", "gateway-ops")
+    assert ops["spec"]["type"] == "ClusterIP"  # whatever type the vendors' Service has
+    assert [p["targetPort"] for p in ops["spec"]["ports"]] == ["ops"]
+    pod_labels = one(docs, "Deployment", "gateway")["spec"]["template"]["metadata"]["labels"]
+    assert ops["spec"]["selector"].items() <= pod_labels.items()
+
+
+@pytest.mark.parametrize(
+    ("component", "port"), [("gateway", "ops"), ("worker", "http"), ("sandbox", "http")]
+)
+def test_liveness_probes_healthz_and_readiness_probes_readyz(component, port):
     container = containers(render(EVERYTHING))[component]
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
 
 
 def test_worker_gets_time_to_restore_its_tables_before_liveness_counts():
@@ -290,8 +319,12 @@ def _settings_variables() -> tuple[set[str], set[str]]:
     return plain, secret
 
 
-# Set on the gateway only, and only when the tokens file is mounted.
-GATEWAY_ONLY = {"PARKSTREAM_VENDOR_TOKENS_FILE"}
+# Set on the gateway only: the files when mounted, the grants from gateway.vendorGrants.
+GATEWAY_ONLY = {
+    "PARKSTREAM_VENDOR_TOKENS_FILE",
+    "PARKSTREAM_VENDOR_GRANTS",
+    "PARKSTREAM_VENDOR_GRANTS_FILE",
+}
 
 
 def test_configmap_sets_every_plain_setting_and_nothing_else():
@@ -334,6 +367,47 @@ def test_vendor_tokens_file_is_mounted_from_the_secret_on_the_gateway_only():
         assert "PARKSTREAM_VENDOR_TOKENS_FILE" not in names
 
 
+def test_vendor_grants_reach_the_gateway_only_in_the_settings_format():
+    docs = render(EVERYTHING)
+    env = {e["name"]: e for e in containers(docs)["gateway"]["env"]}
+    # Vendors sorted, endpoints in the order given: hotspot's grants as listed.
+    assert env["PARKSTREAM_VENDOR_GRANTS"]["value"] == (
+        "banner=,hotspot=validate/plate+permits/stats"
+    )
+    for other in ("worker", "sandbox"):
+        names = {e["name"] for e in containers(docs)[other]["env"]}
+        assert not names & GATEWAY_ONLY
+    minimal = {e["name"]: e for e in containers(render(MINIMAL))["gateway"]["env"]}
+    assert minimal["PARKSTREAM_VENDOR_GRANTS"]["value"] == ""  # no vendor granted anything
+
+
+def test_vendor_grants_file_is_mounted_from_the_secret_beside_the_tokens_file():
+    docs = render(EVERYTHING)
+    gateway = one(docs, "Deployment", "gateway")["spec"]["template"]["spec"]
+    [container] = gateway["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    path = env["PARKSTREAM_VENDOR_GRANTS_FILE"]["value"]
+    [mount] = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+    assert mount["readOnly"] is True
+    [volume] = [v for v in gateway["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "ps-parkstream-secrets"
+    assert volume["secret"]["items"] == [
+        {"key": "vendor-grants-file", "path": path.rsplit("/", 1)[1]}
+    ]
+    [secret] = objects(docs, "Secret")
+    assert "vendor-grants-file" in secret["stringData"]
+    names = {e["name"] for e in containers(render(MINIMAL))["gateway"]["env"]}
+    assert "PARKSTREAM_VENDOR_GRANTS_FILE" not in names
+
+
+def test_the_schema_grants_exactly_the_gateways_pass_through_endpoints():
+    from producers.openapi import PASS_THROUGH_ENDPOINTS
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    grants = schema["properties"]["gateway"]["properties"]["vendorGrants"]
+    assert grants["additionalProperties"]["items"]["enum"] == list(PASS_THROUGH_ENDPOINTS)
+
+
 def test_workers_advertise_their_pod_address_for_table_routing():
     env = {e["name"]: e for e in containers(render(MINIMAL))["worker"]["env"]}
     assert env["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
@@ -370,6 +444,8 @@ EVERYTHING_WITH_EXISTING_SECRET = merged(
         (
             "gateway",
             {
+                # Pass-through calls reach the Controller with parkstream's own token.
+                "PARKSTREAM_CONTROLLER_API_TOKEN": "controller-api-token",
                 "PARKSTREAM_VENDOR_TOKENS": "vendor-tokens",
                 "PARKSTREAM_REFERENCE_SECRET": "reference-secret",
             },
@@ -417,23 +493,32 @@ def test_servicemonitor_and_prometheusrule_are_off_by_default():
     assert not kinds & OPERATOR_KINDS
 
 
-def test_servicemonitor_scrapes_metrics_of_every_service_when_enabled():
+def scrape_targets(docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(Service, port name, path) the Prometheus Operator scrapes for the ServiceMonitor: every
+    Service its selector matches, on every endpoint whose port name the Service has."""
+    [monitor] = objects(docs, "ServiceMonitor")
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    targets = set()
+    for service in objects(docs, "Service"):
+        if not selector.items() <= service["metadata"]["labels"].items():
+            continue
+        names = {p["name"] for p in service["spec"]["ports"]}
+        for endpoint in monitor["spec"]["endpoints"]:
+            if endpoint["port"] in names:
+                targets.add((service["metadata"]["name"], endpoint["port"], endpoint["path"]))
+    return targets
+
+
+def test_servicemonitor_scrapes_metrics_of_every_part_but_never_the_vendor_port():
     docs = render(EVERYTHING)
     [monitor] = objects(docs, "ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
-    [endpoint] = monitor["spec"]["endpoints"]
-    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
-    selector = monitor["spec"]["selector"]["matchLabels"]
-    services = objects(docs, "Service")
-    assert {s["metadata"]["labels"]["app.kubernetes.io/component"] for s in services} == {
-        "gateway",
-        "worker",
-        "sandbox",
+    assert scrape_targets(docs) == {
+        (f"{FULLNAME}-gateway-ops", "ops", "/metrics"),
+        (f"{FULLNAME}-worker", "http", "/metrics"),
+        (f"{FULLNAME}-sandbox", "http", "/metrics"),
     }
-    for service in services:
-        assert selector.items() <= service["metadata"]["labels"].items()
-        assert "http" in {p["name"] for p in service["spec"]["ports"]}
 
 
 def test_prometheusrule_carries_the_plain_rules_file_when_enabled():
@@ -472,6 +557,7 @@ def test_dashboards_can_be_switched_off():
     [
         ({"worker__replicas": "two"}, "/worker/replicas"),
         ({"gateway__port": 70000}, "/gateway/port"),
+        ({"gateway__readTimeoutSeconds": 0}, "/gateway/readTimeoutSeconds"),
         ({"logging__format": "xml"}, "/logging/format"),
         ({"controller__url": "opscom.example.com"}, "/controller/url"),
         ({"kafka__bootstrapServers": "kafka"}, "/kafka/bootstrapServers"),
@@ -479,6 +565,11 @@ def test_dashboards_can_be_switched_off():
         ({"secrets__referenceSecret": "too-short"}, "/secrets/referenceSecret"),
         ({"wrker__replicas": 2}, "wrker"),
         ({"enrichment__defaultCurrency": "DOGECOIN-XL"}, "/enrichment/defaultCurrency"),
+        (
+            {"gateway__vendorGrants": {"hotspot": ["permits/push"]}},
+            "/gateway/vendorGrants/hotspot/0",
+        ),
+        ({"gateway__vendorGrants": {"hotspot": "permits/stats"}}, "/gateway/vendorGrants/hotspot"),
     ],
 )
 def test_schema_rejects_a_bad_value_naming_it(chart, patch, complaint):
@@ -495,3 +586,132 @@ def test_the_default_currency_is_any_code_the_controller_takes(chart):
 
 def test_schema_accepts_the_chart_defaults(chart):
     chart.validate_schema(chart.values)
+
+
+# --- NetworkPolicy ---------------------------------------------------------------------------
+
+PROMETHEUS_POD = (
+    {"kubernetes.io/metadata.name": "monitoring"},
+    {"app.kubernetes.io/name": "prometheus"},
+)
+OTHER_POD_HERE = ({"kubernetes.io/metadata.name": NAMESPACE}, {"app": "something-else"})
+OTHER_POD_ELSEWHERE = ({"kubernetes.io/metadata.name": "default"}, {"app": "curl"})
+
+
+def _selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels, matchExpressions In/NotIn/Exists)."""
+    if selector is None:
+        return False
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expr in selector.get("matchExpressions", []):
+        present = expr["key"] in labels
+        value = labels.get(expr["key"])
+        ok = {
+            "In": present and value in expr.get("values", []),
+            "NotIn": not present or value not in expr.get("values", []),
+            "Exists": present,
+            "DoesNotExist": not present,
+        }[expr["operator"]]
+        if not ok:
+            return False
+    return True
+
+
+def pod_of(docs: list[dict[str, Any]], component: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(namespace labels, pod labels) of one of the release's pods."""
+    labels = one(docs, "Deployment", component)["spec"]["template"]["metadata"]["labels"]
+    return {"kubernetes.io/metadata.name": NAMESPACE}, labels
+
+
+def may_reach(
+    docs, source: tuple[dict[str, str], dict[str, str]], component: str, port: str
+) -> bool:
+    """NetworkPolicy ingress semantics: may ``source`` open ``port`` (a name) of ``component``?
+
+    Unselected pods take anything; a selected pod takes what one of its policies' rules allows
+    (a peer's podSelector alone means the policy's namespace)."""
+    ns_labels, pod_labels = source
+    deployment = one(docs, "Deployment", component)
+    target = deployment["spec"]["template"]["metadata"]["labels"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    number = {p["name"]: p["containerPort"] for p in container["ports"]}[port]
+    policies = [
+        p
+        for p in objects(docs, "NetworkPolicy")
+        if "Ingress" in p["spec"]["policyTypes"] and _selects(p["spec"]["podSelector"], target)
+    ]
+    if not policies:
+        return True
+    for policy in policies:
+        for rule in policy["spec"].get("ingress", []):
+            ports = rule.get("ports")
+            if ports and not any(p.get("port") in (port, number) for p in ports):
+                continue
+            peers = rule.get("from")
+            if not peers:
+                return True
+            for peer in peers:
+                if "namespaceSelector" in peer:
+                    in_namespace = _selects(peer["namespaceSelector"], ns_labels)
+                else:
+                    in_namespace = ns_labels["kubernetes.io/metadata.name"] == NAMESPACE
+                pods = _selects(peer["podSelector"], pod_labels) if "podSelector" in peer else True
+                if in_namespace and pods:
+                    return True
+    return False
+
+
+def test_network_policies_are_off_by_default():
+    assert objects(render(EVERYTHING), "NetworkPolicy") == []
+
+
+def test_only_the_gateway_prometheus_and_worker_peers_reach_the_workers_web_port():
+    docs = render(NETWORK_POLICY)
+    assert may_reach(docs, pod_of(docs, "gateway"), "worker", "http")
+    assert may_reach(docs, PROMETHEUS_POD, "worker", "http")
+    # A /sessions/{ref} request is forwarded to the worker owning the key (NODE_CANONICAL_URL).
+    assert may_reach(docs, pod_of(docs, "worker"), "worker", "http")
+    for stranger in (pod_of(docs, "sandbox"), OTHER_POD_HERE, OTHER_POD_ELSEWHERE):
+        assert not may_reach(docs, stranger, "worker", "http")
+
+
+def test_only_the_worker_and_the_gateways_pass_through_calls_reach_the_sandbox():
+    docs = render(NETWORK_POLICY)
+    assert may_reach(docs, pod_of(docs, "worker"), "sandbox", "http")
+    # The gateway passes granted read calls to the Controller, which the sandbox stands in for.
+    assert may_reach(docs, pod_of(docs, "gateway"), "sandbox", "http")
+    assert may_reach(docs, PROMETHEUS_POD, "sandbox", "http")  # its /metrics
+    for stranger in (OTHER_POD_HERE, OTHER_POD_ELSEWHERE):
+        assert not may_reach(docs, stranger, "sandbox", "http")
+
+
+def test_vendors_reach_the_gateways_port_and_only_prometheus_its_ops_port():
+    docs = render(NETWORK_POLICY)
+    for anyone in (OTHER_POD_HERE, OTHER_POD_ELSEWHERE, PROMETHEUS_POD):
+        assert may_reach(docs, anyone, "gateway", "http")
+    assert may_reach(docs, PROMETHEUS_POD, "gateway", "ops")
+    for stranger in (OTHER_POD_HERE, OTHER_POD_ELSEWHERE, pod_of(docs, "worker")):
+        assert not may_reach(docs, stranger, "gateway", "ops")
+
+
+def test_the_gateways_vendor_port_can_be_kept_to_the_ingress_controller():
+    ingress = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}}
+    docs = render(merged(NETWORK_POLICY, networkPolicy__gatewayFrom=[ingress]))
+    assert may_reach(docs, ({"kubernetes.io/metadata.name": "ingress"}, {}), "gateway", "http")
+    assert not may_reach(docs, OTHER_POD_ELSEWHERE, "gateway", "http")
+
+
+def test_prometheus_is_whoever_the_values_say():
+    docs = render(
+        merged(
+            NETWORK_POLICY,
+            networkPolicy__prometheus={
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "obs"}},
+                "podSelector": {"matchLabels": {"app": "vmagent"}},
+            },
+        )
+    )
+    scraper = ({"kubernetes.io/metadata.name": "obs"}, {"app": "vmagent"})
+    assert may_reach(docs, scraper, "worker", "http")
+    assert not may_reach(docs, PROMETHEUS_POD, "worker", "http")

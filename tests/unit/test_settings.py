@@ -7,11 +7,13 @@ from parkstream.settings import Settings, SettingsError, env_documentation
 
 def test_defaults_match_the_documented_ports():
     settings = Settings.from_env({})
-    assert (settings.gateway_port, settings.sandbox_port, settings.worker_web_port) == (
-        8080,
-        8081,
-        6066,
+    ports = (
+        settings.gateway_port,
+        settings.gateway_ops_port,
+        settings.sandbox_port,
+        settings.worker_web_port,
     )
+    assert ports == (8080, 8082, 8081, 6066)
     assert settings.topic_partitions == 6
     assert settings.topic("sessions") == "parkstream.sessions.v1"
 
@@ -41,6 +43,7 @@ def test_vendor_tokens_are_parsed_into_names():
         ("PARKSTREAM_KAFKA_BOOTSTRAP_SERVERS", "broker", "must be host:port"),
         ("PARKSTREAM_LOG_FORMAT", "xml", "must be one of text, json"),
         ("PARKSTREAM_CONTROLLER_TIMEOUT_SECONDS", "-1", "must be a number above 0"),
+        ("PARKSTREAM_GATEWAY_READ_TIMEOUT_SECONDS", "0", "must be a number above 0"),
         ("PARKSTREAM_JOURNAL_RETENTION_DAYS", "0.5", "must be a number of days, at least 1"),
         ("PARKSTREAM_JOURNAL_RETENTION_DAYS", "nan", "must be a number of days, at least 1"),
         ("PARKSTREAM_TOPIC_REPLICATION_FACTOR", "0", "PARKSTREAM_TOPIC_REPLICATION_FACTOR='0'"),
@@ -73,6 +76,16 @@ def test_a_bad_value_is_refused_with_one_line_naming_the_variable(variable, valu
 def test_the_default_currency_is_any_code_the_controller_takes_in_upper_case(raw, value):
     # The contract's currency rule (schemas.controller: at most 10 characters), no list.
     assert Settings.from_env({"PARKSTREAM_DEFAULT_CURRENCY": raw}).default_currency == value
+
+
+def test_the_gateway_ops_port_must_differ_from_the_vendor_port():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            {"PARKSTREAM_GATEWAY_PORT": "9000", "PARKSTREAM_GATEWAY_OPS_PORT": "9000"}
+        )
+    message = str(caught.value)
+    assert message.startswith("PARKSTREAM_GATEWAY_OPS_PORT=9000: must differ from")
+    assert "\n" not in message
 
 
 def test_a_malformed_secret_is_refused_without_echoing_it():
@@ -124,3 +137,71 @@ def test_an_existing_topic_with_fewer_replicas_is_named_with_how_many_it_lacks()
         settings, brokers=5, replicas={"parkstream.sessions.v1": 1, "parkstream.dlq.v1": 3}
     )
     assert error is None and missing == {"parkstream.sessions.v1": 2}
+
+
+# --- vendor grants: the pass-through endpoints each vendor may call --------------------------
+
+
+def test_vendor_grants_name_endpoints_per_vendor():
+    settings = Settings.from_env(
+        {
+            "PARKSTREAM_VENDOR_TOKENS": "hotspot=a,banner=b",
+            "PARKSTREAM_VENDOR_GRANTS": "hotspot=permits/stats + validate/plate, banner=",
+        }
+    )
+    assert settings.grants == {"hotspot": ("permits/stats", "validate/plate"), "banner": ()}
+    assert Settings.from_env({}).grants == {}
+
+
+def test_vendor_grants_file_adds_vendors_one_a_line(tmp_path):
+    grants = tmp_path / "vendor-grants"
+    grants.write_text("# mounted beside the tokens file\nhonk=profiles/types/list\n\n")
+    settings = Settings.from_env(
+        {
+            "PARKSTREAM_VENDOR_GRANTS": "hotspot=permits/stats",
+            "PARKSTREAM_VENDOR_GRANTS_FILE": str(grants),
+        }
+    )
+    assert settings.grants == {"hotspot": ("permits/stats",), "honk": ("profiles/types/list",)}
+    assert [variable for variable, _ in settings.grant_sources()] == [
+        "PARKSTREAM_VENDOR_GRANTS",
+        "PARKSTREAM_VENDOR_GRANTS_FILE",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("environ", "says"),
+    [
+        ({"PARKSTREAM_VENDOR_GRANTS": "hotspot"}, "PARKSTREAM_VENDOR_GRANTS='hotspot': must be"),
+        (
+            {"PARKSTREAM_VENDOR_GRANTS": "hotspot=permits/stats,hotspot=validate/plate"},
+            "names vendor 'hotspot' twice",
+        ),
+        (
+            {"PARKSTREAM_VENDOR_GRANTS": "hotspot=permits/stats++validate/plate"},
+            "PARKSTREAM_VENDOR_GRANTS=",
+        ),
+        ({"PARKSTREAM_VENDOR_GRANTS_FILE": "/nonexistent/grants"}, "cannot read the file"),
+    ],
+)
+def test_a_malformed_grant_stops_the_start_with_one_line_naming_the_variable(environ, says):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(environ)
+    message = str(caught.value)
+    assert says in message
+    assert message.startswith(next(iter(environ)))
+    assert "\n" not in message
+
+
+def test_a_vendor_granted_in_the_variable_and_the_file_stops_the_start(tmp_path):
+    grants = tmp_path / "vendor-grants"
+    grants.write_text("hotspot=validate/plate\n")
+    with pytest.raises(
+        SettingsError, match=r"^PARKSTREAM_VENDOR_GRANTS_FILE: names vendor 'hotspot'"
+    ):
+        Settings.from_env(
+            {
+                "PARKSTREAM_VENDOR_GRANTS": "hotspot=permits/stats",
+                "PARKSTREAM_VENDOR_GRANTS_FILE": str(grants),
+            }
+        )

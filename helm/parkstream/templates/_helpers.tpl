@@ -52,6 +52,19 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end -}}
 
+{{/* The NetworkPolicy peer that is Prometheus (networkPolicy.prometheus), as one from entry. */}}
+{{- define "parkstream.prometheusPeer" -}}
+- namespaceSelector:
+    {{- toYaml .namespaceSelector | nindent 4 }}
+  podSelector:
+    {{- toYaml (.podSelector | default (dict "matchLabels" (dict "app.kubernetes.io/name" "prometheus"))) | nindent 4 }}
+{{- end -}}
+
+{{/* The label of Services the ServiceMonitor scrapes (the gateway's vendor Service has none). */}}
+{{- define "parkstream.metricsLabel" -}}
+parkstream.io/metrics: "true"
+{{- end -}}
+
 {{/* Selector labels of one component. Call with (dict "root" $ "component" "worker"). */}}
 {{- define "parkstream.componentSelectorLabels" -}}
 {{ include "parkstream.selectorLabels" .root }}
@@ -112,6 +125,9 @@ fixes them all at once.
 {{- if not (include "parkstream.controllerUrl" .) -}}
 {{- $problems = append $problems "controller.url is required: the OPS-COM Controller's base URL (or set sandbox.enabled=true for a demo)" -}}
 {{- end -}}
+{{- if eq (int .Values.gateway.port) (int .Values.gateway.opsPort) -}}
+{{- $problems = append $problems "gateway.opsPort must differ from gateway.port: metrics and readiness are never on the vendors' port" -}}
+{{- end -}}
 {{- if not .Values.secrets.existingSecret -}}
 {{- if not .Values.secrets.controllerApiToken -}}
 {{- $problems = append $problems "secrets.controllerApiToken (or secrets.existingSecret) is required: the worker calls the Controller with parkstream's own API token" -}}
@@ -129,6 +145,9 @@ fixes them all at once.
 {{- define "parkstream.podSpecCommon" -}}
 serviceAccountName: {{ include "parkstream.serviceAccountName" .root }}
 automountServiceAccountToken: {{ .root.Values.serviceAccount.automount }}
+{{- /* Service links would add <SERVICE>_PORT=tcp://... variables: with a release named
+parkstream they are PARKSTREAM_GATEWAY_PORT and friends, parkstream's own settings. */}}
+enableServiceLinks: false
 {{- with .root.Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
@@ -194,25 +213,38 @@ envFrom:
       name: {{ include "parkstream.fullname" . }}
 {{- end -}}
 
-{{/* The container's probes on /healthz (liveness, startup) and /readyz (readiness). */}}
+{{/*
+The container's probes on /healthz (liveness, startup) and /readyz (readiness), on the port
+named "probePort" of the context (default http; the gateway's is ops).
+*/}}
 {{- define "parkstream.probes" -}}
+{{- $port := default "http" .probePort -}}
 {{- with .values.startupProbe }}
 startupProbe:
   httpGet:
     path: /healthz
-    port: http
+    port: {{ $port }}
   {{- toYaml . | nindent 2 }}
 {{- end }}
 livenessProbe:
   httpGet:
     path: /healthz
-    port: http
+    port: {{ $port }}
   {{- toYaml .values.livenessProbe | nindent 2 }}
 readinessProbe:
   httpGet:
     path: /readyz
-    port: http
+    port: {{ $port }}
   {{- toYaml .values.readinessProbe | nindent 2 }}
+{{- end -}}
+
+{{/* gateway.vendorGrants as PARKSTREAM_VENDOR_GRANTS: name=endpoint+endpoint,... (vendors sorted). */}}
+{{- define "parkstream.vendorGrants" -}}
+{{- $entries := list -}}
+{{- range $vendor, $endpoints := .Values.gateway.vendorGrants -}}
+{{- $entries = append $entries (printf "%s=%s" $vendor (join "+" $endpoints)) -}}
+{{- end -}}
+{{- join "," $entries -}}
 {{- end -}}
 
 {{/* Where the zone alias file is mounted (worker and gateway read the same settings). */}}
