@@ -228,8 +228,13 @@ def replay(
     return result
 
 
-def resolve(settings: Settings, reference_id: str, controller_ref: str) -> int:
-    """Record a session's Controller id, then replay its held commands; return how many."""
+def resolve(settings: Settings, reference_id: str, controller_ref: str | None) -> int:
+    """Settle a session in doubt; return how many held commands were replayed behind it.
+
+    With ``controller_ref`` (the permit found in the Controller), the worker records that
+    id; with ``None`` (an operator looked, and the Controller does not have the permit),
+    the push itself is replayed, once. The held updates and deletes follow, in order.
+    """
     everything = read_dead_letters(settings)
     done = settled(everything)
     mine = [
@@ -239,9 +244,23 @@ def resolve(settings: Settings, reference_id: str, controller_ref: str) -> int:
     ]
     pushes = [e for e in mine if e.is_push_in_doubt]
     held = [e for e in mine if not e.is_push_in_doubt]
-    command = resolve_command(reference_id, controller_ref)
-    _send_all(_producer(settings), [(settings.topic("commands"), reference_id.encode(), command)])
-    note = f"resolved as Controller reference {controller_ref} at {datetime.now(UTC).isoformat()}"
+    if controller_ref is not None:
+        first = [
+            (
+                settings.topic("commands"),
+                reference_id.encode(),
+                resolve_command(reference_id, controller_ref),
+            )
+        ]
+        note = f"resolved as Controller reference {controller_ref}"
+    else:
+        first = [
+            (*replay_value(e, settings)[:1], e.key, replay_value(e, settings)[1])
+            for e in pushes[:1]
+        ]
+        note = "resolved as not in the Controller: the push was replayed"
+    _send_all(_producer(settings), first)
+    note += f" at {datetime.now(UTC).isoformat()}"
     marks = [(settings.topic("dlq"), e.key, marker(e, RESOLVED, note, settings)) for e in pushes]
     _send_all(_producer(settings), marks)
     replay(settings, held, everything)

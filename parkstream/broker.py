@@ -59,6 +59,11 @@ class LocalBroker:
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs (tests freeze it with SIGSTOP)."""
+        return self._proc.pid if self._proc is not None else None
+
     def start(self, timeout: float = 30.0) -> LocalBroker:
         url = f"tcp://{self.host}:{self.port}"
         cmd = [

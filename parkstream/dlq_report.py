@@ -4,7 +4,7 @@
     parkstream dlq replay  [--code N] [--reason R] [--since T]    send the chosen ones back,
                                                                  each at most once; never a
                                                                  push in doubt
-    parkstream dlq resolve REF --controller-ref ID                a session in doubt
+    parkstream dlq resolve REF --controller-ref ID | --not-in-controller   a session in doubt
 
 Exit codes: 0 done (``list``: also when empty), 1 nothing matched the filters for
 ``replay``, 2 usage errors. What replaying guarantees is in docs/delivery.md.
@@ -51,8 +51,12 @@ def add_dlq_arguments(parser: argparse.ArgumentParser) -> None:
         action.add_argument("--since", type=_since, help="only those that failed since (UTC)")
     resolve_ = actions.add_parser("resolve", help="give a session in doubt its Controller id")
     resolve_.add_argument("reference_id", metavar="REF", help="the parkstream reference id")
-    resolve_.add_argument(
-        "--controller-ref", required=True, help="the permit's reference id in the Controller"
+    found = resolve_.add_mutually_exclusive_group(required=True)
+    found.add_argument("--controller-ref", help="the permit's reference id in the Controller")
+    found.add_argument(
+        "--not-in-controller",
+        action="store_true",
+        help="the Controller does not have the permit: push it (once), then what it held",
     )
 
 
@@ -89,7 +93,7 @@ def table(
 def run_dlq(settings: Settings, args: argparse.Namespace) -> int:
     """Carry out ``parkstream dlq ...``; return the exit code."""
     if args.dlq_action == "resolve":
-        replayed = resolve(settings, args.reference_id, args.controller_ref)
+        replayed = resolve(settings, args.reference_id, args.controller_ref)  # None: not found
         print(f"resolved {args.reference_id}; {replayed} held command(s) replayed behind it")
         return 0
     everything = read_dead_letters(settings)

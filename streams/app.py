@@ -243,12 +243,15 @@ async def send_dead_letter(message: Any, record: dict[str, Any], lease: Lease) -
     DEAD_LETTERS.labels(record["reason"], str(record["error_code"] or "")).inc()
     EVENTS_PRODUCED.labels("dlq").inc()
     log.warning(
-        'dead letter reason="%s" error_code="%s" topic="%s" partition=%d offset=%d',
+        'dead letter reason="%s" error_code="%s" topic="%s" partition=%d offset=%d key="%s" '
+        'command_id="%s"',
         record["reason"],
         record["error_code"] or "",
         record["topic"],
         record["partition"],
         record["offset"],
+        (message.key or b"").decode(errors="replace"),
+        record["command_id"] or "",
     )
 
 

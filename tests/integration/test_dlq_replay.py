@@ -80,3 +80,14 @@ def test_a_push_in_doubt_is_never_replayed_and_resolving_it_replays_only_what_it
     assert endpoints == ["permits/update", "parkstream/resolve"]  # never the push again
     reasons = {m.record["reason"] for m in settled(read_dead_letters(settings)).values()}
     assert reasons == {"replayed", "resolved"}
+
+
+def test_a_push_in_doubt_the_controller_lacks_is_pushed_once_then_what_it_held(stack_settings):
+    settings = stack_settings
+    dead_letter(settings, command("permits/push"), "in_doubt", 1)
+    dead_letter(settings, command("permits/update", "ev-2"), "in_doubt", 2)
+    assert resolve(settings, "ps-1", None) == 1
+    assert resolve(settings, "ps-1", None) == 0  # a second resolve sends nothing again
+    sent = commands_sent(settings)
+    assert [c["endpoint"] for c in sent] == ["permits/push", "permits/update"]
+    assert all("~replay-" in c["command_id"] for c in sent)

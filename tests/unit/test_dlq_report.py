@@ -41,10 +41,14 @@ def parse(*argv):
     return parser.parse_args(argv)
 
 
-def test_resolve_needs_the_controller_reference():
+def test_resolve_needs_the_controller_reference_or_that_the_controller_lacks_the_permit():
     with pytest.raises(SystemExit):
         parse("resolve", "ps-1")
+    with pytest.raises(SystemExit):
+        parse("resolve", "ps-1", "--controller-ref", "abc", "--not-in-controller")
     assert parse("resolve", "ps-1", "--controller-ref", "abc").controller_ref == "abc"
+    lacking = parse("resolve", "ps-1", "--not-in-controller")
+    assert lacking.not_in_controller and lacking.controller_ref is None
 
 
 def test_a_since_without_an_offset_is_utc_and_a_bad_one_is_refused():
