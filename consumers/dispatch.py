@@ -56,18 +56,20 @@ from streams.app import (
     app,
     commands_topic,
     dead_letter,
-    on_revocation,
     ownership,
     results_topic,
+    seek,
     send_dead_letter,
     settings,
     stop_worker,
     table,
+    track,
     watchdog,
 )
 from streams.durable import acknowledged, durable_delete, durable_set
 from streams.ordering import InOrderAcks
 from streams.ownership import Lease, Revoked
+from streams.pipeline import delivered
 
 log = logging.getLogger(__name__)
 
@@ -541,9 +543,7 @@ async def apply_command(event: faust.EventT, lease: Lease) -> None:
         await _settle_applied(message, command, fields, reply, attempts, lease)
 
 
-_acks = InOrderAcks()
-watchdog.add_work("dispatch", lambda: _acks.unfinished)
-on_revocation(_acks.forget)
+_acks = track("dispatch", InOrderAcks())
 
 
 @app.agent(commands_topic)
@@ -571,8 +571,10 @@ async def dispatch(stream: faust.StreamT) -> None:
     try:
         async for event in stream.noack().events():
             EVENTS_CONSUMED.labels("commands").inc()
+            delivery = await delivered(_acks, event, seek)
+            if delivery is None:
+                continue
             lease = ownership.lease(event.message.tp)
-            delivery = _acks.received(event)
             await scheduler.submit(event.key, (delivery, event, lease))
     except asyncio.CancelledError:
         raise

@@ -39,6 +39,7 @@ from streams.enrich import (
     enrich_user,
     enrich_vehicle,
 )
+from streams.ordering import InOrderAcks
 from streams.ownership import Lease, Ownership
 from streams.pipeline import Head, OrderedPipeline
 from streams.plan import (
@@ -357,11 +358,32 @@ def planning_head(topic: str, record_name: str, enrich: Enricher, planner: Plann
     return head
 
 
+def track(name: str, acks: InOrderAcks) -> InOrderAcks:
+    """Wire an agent's acknowledgements to the watchdog, revocations and assignments."""
+    watchdog.add_work(name, lambda: acks.unfinished)
+    on_revocation(acks.forget)
+    _trackers.append(acks)
+    return acks
+
+
+_trackers: list[InOrderAcks] = []
+
+
+@app.on_partitions_assigned.connect
+async def _partitions_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+    for acks in _trackers:
+        acks.retain(assigned)
+
+
+async def seek(tp: Any, offset: int) -> None:
+    """Hand ``tp`` over again from ``offset`` (records forgotten or skipped, ``streams.ordering``)."""
+    await app.consumer.seek(tp, offset)
+
+
 def pipeline(name: str) -> OrderedPipeline:
     """An agent's ordered pipeline, wired to the worker's leases, watchdog and revocations."""
-    line = OrderedPipeline(name, ownership, watchdog.progressed, stop_worker)
-    watchdog.add_work(name, lambda: line.unfinished)
-    on_revocation(line.forget)
+    line = OrderedPipeline(name, ownership, watchdog.progressed, stop_worker, seek)
+    track(name, line.acks)
     return line
 
 

@@ -65,17 +65,56 @@ class DeliveryTracker:
 
 class InOrderAcks:
     """Faust events read with manual acks (``stream.noack()``), acknowledged only as an
-    unbroken prefix of finished ones per partition (``DeliveryTracker``)."""
+    unbroken prefix of finished ones per partition (``DeliveryTracker``).
+
+    It also makes sure no record is skipped. Faust hands a record over once per fetch
+    position and drops records at or below the last offset it handed over
+    (``Consumer._read_offset``); after a revocation the records this worker forgot
+    (unfinished, so unacknowledged) are handed over again only if Faust seeks back, and
+    when that seek fails (``IllegalStateError`` during a rebalance, seen here) the later
+    records come first: acknowledging them would commit past the forgotten ones, which
+    would then never be applied. So a record that arrives after a gap (an offset later
+    than the one expected next, or later than a forgotten one) is not taken: ``received``
+    returns ``None`` and the caller seeks the partition back to ``resume_point(tp)``.
+    """
 
     def __init__(self) -> None:
         self._tracker = DeliveryTracker()
         self._events: dict[int, Any] = {}
+        self._next: dict[Hashable, int] = {}  # offset expected next, per partition
+        self._resume: dict[Hashable, int] = {}  # forgotten or skipped: hand over from here
+        self._sought: dict[Hashable, int] = {}  # the resume point a seek was asked for
 
-    def received(self, event: Any) -> int:
-        """Record a delivered event; return its delivery id."""
-        delivery = self._tracker.received(event.message.tp)
+    def received(self, event: Any) -> int | None:
+        """Record a delivered event; return its delivery id, or ``None`` when records before
+        it were never handed over (seek back to ``resume_point`` and drop this one)."""
+        tp, offset = event.message.tp, event.message.offset
+        resume = self._resume.get(tp)
+        if resume is not None:
+            if offset > resume:
+                return None
+            del self._resume[tp]
+            self._sought.pop(tp, None)
+        expected = self._next.get(tp)
+        if expected is not None and offset > expected:
+            self._resume[tp] = expected  # offsets expected..offset-1 never came
+            return None
+        self._next[tp] = offset + 1
+        delivery = self._tracker.received(tp)
         self._events[delivery] = event
         return delivery
+
+    def resume_point(self, tp: Hashable) -> int | None:
+        """The offset ``tp`` must be handed over from again (``None``: nothing skipped)."""
+        return self._resume.get(tp)
+
+    def seek_needed(self, tp: Hashable) -> int | None:
+        """The offset to seek ``tp`` back to, once per gap (``None``: already asked, or none)."""
+        resume = self._resume.get(tp)
+        if resume is None or self._sought.get(tp) == resume:
+            return None
+        self._sought[tp] = resume
+        return resume
 
     def finished(self, event: Any, delivery: int) -> None:
         """Its outcome is recorded: acknowledge it and every finished one before it.
@@ -87,13 +126,23 @@ class InOrderAcks:
         for done in self._tracker.finished(event.message.tp, delivery):
             self._events.pop(done).ack()
 
-    def forget(self, partitions: Iterable[Hashable] | None = None) -> int:
-        """Drop the unfinished deliveries of ``partitions`` (all: ``None``), unacknowledged."""
-        chosen = set(self._tracker._pending) if partitions is None else set(partitions)
-        for delivery, event in list(self._events.items()):
-            if event.message.tp in chosen:
-                del self._events[delivery]
-        return self._tracker.forget(chosen)
+    def forget(self) -> int:
+        """At the end of a revocation: drop every unfinished delivery, unacknowledged, and
+        expect each of their partitions to be handed over again from the first of them."""
+        for event in self._events.values():
+            tp, offset = event.message.tp, event.message.offset
+            self._resume[tp] = min(offset, self._resume.get(tp, offset))
+        self._events.clear()
+        self._sought.clear()  # a new assignment: ask again
+        self._next.clear()  # a new assignment: Faust may start anywhere at or before them
+        return self._tracker.forget()
+
+    def retain(self, assigned: Iterable[Hashable]) -> None:
+        """After an assignment: partitions now owned elsewhere are not waited for."""
+        kept = set(assigned)
+        for tp in [tp for tp in self._resume if tp not in kept]:
+            del self._resume[tp]
+            self._sought.pop(tp, None)
 
     def holds(self, event: Any, delivery: int) -> bool:
         """True while ``delivery`` of ``event`` is tracked (not forgotten at a revocation)."""

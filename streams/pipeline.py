@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import faust
 
@@ -34,6 +35,7 @@ from streams.ownership import Lease, Ownership, Revoked
 log = logging.getLogger(__name__)
 
 Head = Callable[[faust.EventT, Lease], Awaitable[Awaitable[None] | None]]
+Seek = Callable[[Any, int], Awaitable[None]]
 
 # Tails in flight per agent: bounds memory and what a revocation has to drain.
 MAX_TAILS = 256
@@ -48,10 +50,12 @@ class OrderedPipeline:
         ownership: Ownership,
         on_progress: Callable[[], None],
         on_failure: Callable[[BaseException], None],
+        seek: Seek,
         max_tails: int = MAX_TAILS,
     ) -> None:
         self.name = name
         self.acks = InOrderAcks()
+        self._seek = seek
         self._ownership = ownership
         self._on_progress = on_progress
         self._on_failure = on_failure
@@ -71,8 +75,10 @@ class OrderedPipeline:
         """Read ``stream`` with manual acks until it ends or the worker stops."""
         try:
             async for event in stream.noack().events():
+                delivery = await delivered(self.acks, event, self._seek)
+                if delivery is None:
+                    continue
                 lease = self._ownership.lease(event.message.tp)
-                delivery = self.acks.received(event)
                 try:
                     lease.check_call()  # delivered during a revocation: leave it
                     with lease.working():
@@ -120,3 +126,23 @@ class OrderedPipeline:
     def _finished(self, event: faust.EventT, delivery: int) -> None:
         self.acks.finished(event, delivery)
         self._on_progress()
+
+
+async def delivered(acks: InOrderAcks, event: faust.EventT, seek: Seek) -> int | None:
+    """Take ``event`` into ``acks``; ``None`` when it must be dropped because records before
+    it were never handed over (the partition is then sought back to the first of them)."""
+    delivery = acks.received(event)
+    if delivery is not None:
+        return delivery
+    tp = event.message.tp
+    resume = acks.seek_needed(tp)
+    if resume is not None:
+        log.warning(
+            'records were skipped; seeking back topic="%s" partition=%d offset=%d skipped_to=%d',
+            tp.topic,
+            tp.partition,
+            resume,
+            event.message.offset,
+        )
+        await seek(tp, resume)
+    return None

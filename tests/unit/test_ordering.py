@@ -1,8 +1,10 @@
+from types import SimpleNamespace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.ordering import DeliveryTracker
+from streams.ordering import DeliveryTracker, InOrderAcks
 
 
 def test_a_delivery_finished_before_an_earlier_one_waits_for_it():
@@ -59,3 +61,53 @@ def test_random_completion_orders_never_release_past_an_unfinished_delivery(run)
     for partition in set(partitions):
         assert released[partition] == [d for p, d in deliveries if p == partition]
     assert tracker.unfinished() == 0
+
+
+# --- no record skipped: what Faust does not hand over again is asked for ------------------
+
+
+class Event:
+    def __init__(self, partition: int, offset: int) -> None:
+        self.message = SimpleNamespace(tp=("commands", partition), offset=offset)
+        self.acked = False
+
+    def ack(self) -> bool:
+        self.acked = True
+        return True
+
+
+def test_a_record_after_a_forgotten_one_is_refused_until_the_forgotten_one_comes_again():
+    acks = InOrderAcks()
+    for offset in (40, 41):
+        acks.received(Event(2, offset))  # in flight when the partition was revoked
+    assert acks.forget() == 2
+    # Faust's seek back failed: it hands over 44 first. Acknowledging it would commit past 40.
+    assert acks.received(Event(2, 44)) is None
+    assert acks.resume_point(("commands", 2)) == 40
+    assert acks.received(Event(2, 40)) is not None  # sought back: taken again, in order
+    assert acks.resume_point(("commands", 2)) is None
+
+
+def test_a_gap_in_the_offsets_handed_over_is_refused_and_named():
+    acks = InOrderAcks()
+    first = Event(0, 5)
+    assert acks.received(first) is not None
+    assert acks.received(Event(0, 6)) is not None
+    assert acks.received(Event(0, 8)) is None  # 7 never came
+    assert acks.resume_point(("commands", 0)) == 7
+
+
+def test_a_record_handed_over_again_after_a_seek_back_is_taken():
+    acks = InOrderAcks()
+    assert acks.received(Event(1, 10)) is not None
+    assert acks.received(Event(1, 11)) is not None
+    assert acks.received(Event(1, 10)) is not None  # Faust sought back to the committed offset
+
+
+def test_a_partition_now_owned_elsewhere_is_not_waited_for():
+    acks = InOrderAcks()
+    acks.received(Event(2, 40))
+    acks.forget()
+    acks.retain({("commands", 0)})
+    assert acks.resume_point(("commands", 2)) is None
+    assert acks.received(Event(2, 90)) is not None  # a later owner's records, if it returns

@@ -20,6 +20,10 @@ class Event:
         return True
 
 
+async def no_seek(tp, offset):
+    raise AssertionError("nothing was skipped")
+
+
 class Stream:
     def __init__(self, events) -> None:
         self._events = events
@@ -44,7 +48,7 @@ async def test_records_are_acknowledged_in_order_once_their_tails_finished():
     async def head(event, lease):
         return tail(event.message.offset)
 
-    line = OrderedPipeline("t", Ownership(1), lambda: None, lambda exc: None)
+    line = OrderedPipeline("t", Ownership(1), lambda: None, lambda exc: None, no_seek)
     running = asyncio.create_task(line.run(Stream(events), head))
     await asyncio.sleep(0.01)
     gates[2].set()
@@ -68,7 +72,7 @@ async def test_a_record_without_a_tail_is_acknowledged_behind_the_ones_before_it
             return gate.wait()
         return None  # a duplicate: nothing to write
 
-    line = OrderedPipeline("t", Ownership(1), lambda: None, lambda exc: None)
+    line = OrderedPipeline("t", Ownership(1), lambda: None, lambda exc: None, no_seek)
     running = asyncio.create_task(line.run(Stream(events), head))
     await asyncio.sleep(0.01)
     assert not events[1].acked
@@ -90,7 +94,7 @@ async def test_what_has_not_finished_at_a_revocation_is_never_acknowledged():
 
         return tail()
 
-    line = OrderedPipeline("t", ownership, lambda: None, lambda exc: None)
+    line = OrderedPipeline("t", ownership, lambda: None, lambda exc: None, no_seek)
     running = asyncio.create_task(line.run(Stream(events), head))
     await asyncio.sleep(0.01)
     assert await ownership.revoke() == 1  # its tail outlasted the drain
@@ -111,9 +115,37 @@ async def test_a_failing_tail_stops_the_worker_and_is_not_acknowledged():
 
         return tail()
 
-    line = OrderedPipeline("t", Ownership(1), lambda: None, failures.append)
+    line = OrderedPipeline("t", Ownership(1), lambda: None, failures.append, no_seek)
     running = asyncio.create_task(line.run(Stream(events), head))
     await asyncio.sleep(0.01)
     running.cancel()
     assert [type(f) for f in failures] == [TimeoutError]
     assert not events[0].acked
+
+
+async def test_a_record_after_a_forgotten_one_makes_the_partition_sought_back_once():
+    ownership = Ownership(drain_seconds=0.01)
+    sought = []
+
+    async def seek(tp, offset):
+        sought.append((tp.partition, offset))
+
+    gate = asyncio.Event()
+
+    async def head(event, lease):
+        return gate.wait() if event.message.offset == 40 else None
+
+    line = OrderedPipeline("t", ownership, lambda: None, lambda exc: None, seek)
+    first = asyncio.create_task(line.run(Stream([Event(2, 40)]), head))
+    await asyncio.sleep(0.01)
+    await ownership.revoke()
+    line.forget()
+    first.cancel()
+    # After the rebalance Faust hands over 44 and 45 first: both dropped, one seek back to 40.
+    later = [Event(2, 44), Event(2, 45), Event(2, 40)]
+    gate.set()
+    again = asyncio.create_task(line.run(Stream(later), head))
+    await asyncio.sleep(0.05)
+    assert sought == [(2, 40)]
+    assert [e.acked for e in later] == [False, False, True]
+    again.cancel()
