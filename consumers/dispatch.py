@@ -45,7 +45,7 @@ from consumers.journal import (
     pushed_before,
     resend_step,
 )
-from consumers.retry import CircuitBreaker, backoff_delay
+from consumers.retry import CircuitBreaker, CircuitState, backoff_delay
 from consumers.scheduler import KeyedScheduler
 from parkstream.errors import ControllerRejected, PermanentError, TransientError
 from schemas.avro import DecodeError, codec
@@ -285,10 +285,11 @@ async def look_up_push(fields: dict[str, Any], lease: Lease) -> tuple[Lookup, st
 
     ``(verdict, why)``: ``SHOWN`` and ``ABSENT`` only from an answer that could have listed
     the permit; ``UNKNOWN`` when the Controller refused the lookup (an ErrorCode), kept
-    failing (``LOOKUP_ATTEMPTS`` transient failures) or cannot show it (it is not active
-    now: it has ended, or starts later).
+    failing while it answered other calls (``LOOKUP_ATTEMPTS`` transient failures with
+    the circuit closed; an outage, which opens the circuit, is waited out like any
+    other) or cannot show the permit (it is not active now: ended, or starting later).
     """
-    attempts = 0
+    attempts = failures = 0
     while True:
         answer, attempts = await call_until_answered(
             "validate/plate",
@@ -297,10 +298,11 @@ async def look_up_push(fields: dict[str, Any], lease: Lease) -> tuple[Lookup, st
             attempt=attempts,
             stop_when_lost=True,
         )
-        if answer is not None or attempts >= LOOKUP_ATTEMPTS:
+        if answer is not None:
             break
-    if answer is None:
-        return Lookup.UNKNOWN, f"validate/plate failed {attempts} times"
+        failures += breaker.state is CircuitState.CLOSED
+        if failures >= LOOKUP_ATTEMPTS:
+            return Lookup.UNKNOWN, f"validate/plate failed {failures} times in a row"
     if isinstance(answer, PermanentError):
         return Lookup.UNKNOWN, f"validate/plate refused: {answer}"
     try:

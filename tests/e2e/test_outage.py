@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -77,3 +78,70 @@ async def test_a_60s_controller_outage_under_load_loses_and_doubles_nothing(stac
         assert 2 in circuit_states  # it opened during the outage
         final = metric_value(await stack.worker_metrics(http), "parkstream_circuit_state")
         assert final == 0  # and closed after it
+
+
+async def test_maintenance_pages_under_load_open_the_circuit_and_double_nothing(stack):
+    # For 20 s the Controller (or a proxy in front of it) answers every call with a 200 HTML
+    # maintenance page, some after applying the call. Lost answers: no dead letter, the
+    # circuit opens and closes, every permit lands once.
+    stack.start_sandbox()
+    stack.start_worker()
+    stack.start_gateway()
+    sent = 0
+    circuit_states: set[float] = set()
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        async def load(seconds: float, rate: float = 10) -> None:
+            nonlocal sent
+            for _ in range(int(seconds * rate)):
+                await stack.push(http, active_permit(sent))
+                sent += 1
+                await asyncio.sleep(1 / rate)
+
+        async def watch_circuit(stop: asyncio.Event) -> None:
+            while not stop.is_set():
+                text = await stack.worker_metrics(http)
+                circuit_states.add(metric_value(text, "parkstream_circuit_state"))
+                await asyncio.sleep(0.5)
+
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(watch_circuit(stop))
+        await load(3)
+        await stack.set_faults(http, failure_rate=1.0, failure_body="html", failure_status=200)
+        await load(10)
+        await stack.set_faults(
+            http, failure_rate=1.0, failure_body="html", failure_status=200, after_apply=True
+        )
+        await load(10)
+        await http.delete(f"{stack.sandbox_url}/_sandbox/faults")
+        await load(3)
+
+        async def all_landed() -> bool:
+            return len(await stack.sandbox_permits(http)) >= sent
+
+        await wait_until(all_landed, timeout=180, interval=1)
+        await asyncio.sleep(2)
+        stop.set()
+        await watcher
+        permits = await stack.sandbox_permits(http)
+        final = metric_value(await stack.worker_metrics(http), "parkstream_circuit_state")
+    numbers = Counter(p["permit_no"] for p in permits)
+    assert set(numbers) == {f"OUTAGE-{n}" for n in range(sent)}
+    assert max(numbers.values()) == 1  # nothing doubled
+    letters = read_dead_letters(stack.settings)
+    # A push applied and answered with the page is looked up and found: in doubt, never
+    # pushed again. Nothing else is dead-lettered.
+    assert {e.record["reason"] for e in letters} <= {"in_doubt"}, letters
+    assert all(e.is_push_in_doubt for e in letters)
+    assert 2 in circuit_states  # it opened during the maintenance
+    assert final == 0  # and closed after it
+
+
+def active_permit(number: int) -> dict[str, str]:
+    """A permit active now, so an interrupted push can be looked up."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    return {
+        **permit(number),
+        "startTime": start.strftime("%Y-%m-%dT%H:%M:%S"),
+        "endTime": (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S"),
+    }

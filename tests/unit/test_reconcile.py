@@ -66,7 +66,11 @@ async def test_a_lookup_refused_with_9002_leaves_the_push_in_doubt(monkeypatch, 
     assert verdict is Lookup.UNKNOWN and "9002" in why
 
 
-async def test_a_lookup_that_keeps_failing_leaves_the_push_in_doubt(monkeypatch, lease):
+async def test_a_lookup_that_keeps_failing_while_the_controller_is_up_leaves_the_push_in_doubt(
+    monkeypatch, lease
+):
+    # Other calls keep the circuit closed (the Controller answers them): no outage to wait out.
+    monkeypatch.setattr(dispatch, "breaker", dispatch.CircuitBreaker(failure_threshold=1000))
     controller(monkeypatch, 200, content=b"<html>Down for maintenance</html>")
     start, end = NOW - timedelta(hours=1), NOW + timedelta(hours=1)
     verdict, why = await dispatch.look_up_push(fields(start, end), lease)
