@@ -16,8 +16,8 @@ The test plays Kubernetes, and only where a process meets it:
 Values set: the tests' broker, a fresh topic prefix (``stack_env``), free container ports
 (the gateway's vendor and operations ports among them),
 partitions 3, ``kafka.producerBatchMessages`` 1 (Tansu), the tests' tokens and client, the
-sandbox switched on, and one grant (hotspot: profiles/types/list). A replication value, when
-the chart has one, is set to 1 (one broker).
+sandbox switched on, one grant (hotspot: profiles/types/list), and one replica in sync of
+every topic (one broker).
 """
 
 from __future__ import annotations
@@ -77,12 +77,8 @@ def chart_values(stack_env: dict[str, str], data_dir: Path) -> dict[str, Any]:
         "worker": {"port": int(stack_env["PARKSTREAM_WORKER_WEB_PORT"]), "dataDir": str(data_dir)},
         "sandbox": {"enabled": True, "port": int(stack_env["PARKSTREAM_SANDBOX_PORT"])},
     }
-    # One broker: a replication value of the chart (topics, changelogs) is 1.
-    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
-    for section in ("topics", "kafka"):
-        for key in defaults.get(section) or {}:
-            if "replication" in key.lower():
-                values[section][key] = 1
+    # One broker: one replica of every topic and changelog, one in sync.
+    values["topics"].update(replicationFactor=1, minInsyncReplicas=1)
     return values
 
 
