@@ -238,6 +238,17 @@ _UNAVAILABLE_BODY = {
 }
 
 
+def _timed_out() -> dict[str, Any]:
+    return {
+        "description": (
+            "The request's headers and body did not arrive within "
+            "PARKSTREAM_GATEWAY_READ_TIMEOUT_SECONDS (30 s by default); nothing accepted, the "
+            "connection is closed (docs/gateway.md)."
+        ),
+        "content": {"application/json": {"schema": _UNAVAILABLE_BODY}},
+    }
+
+
 def _unavailable(what: str) -> dict[str, Any]:
     return {
         "description": f"{what}; nothing was accepted: retry after Retry-After seconds.",
@@ -327,6 +338,7 @@ def _push_operation(endpoint: str, client: str) -> dict[str, Any]:
         },
         **error_responses(push_codes(endpoint)),
         str(TOO_LARGE_STATUS): _too_large(),
+        "408": _timed_out(),
         "503": _unavailable("The broker cannot take the event now"),
     }
     return {
@@ -380,6 +392,7 @@ def _pass_through_operation(endpoint: str, client: str) -> dict[str, Any]:
             },
             **error_responses(codes, envelope=envelope),
             str(TOO_LARGE_STATUS): _too_large(envelope),
+            "408": _timed_out(),
             "503": _unavailable("The Controller is not reachable or not available"),
         },
     }
