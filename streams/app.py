@@ -23,6 +23,7 @@ from typing import Any
 
 import faust
 from aiohttp import web as aiohttp_web
+from faust.transport.drivers.aiokafka import Consumer as AiokafkaConsumer
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from parkstream.kafka import topic_config
@@ -95,6 +96,33 @@ app = faust.App(
     web_in_thread=False,
     datadir=str(settings.data_dir / "worker"),
 )
+
+
+class _NoReadOffsetFilter(dict):  # type: ignore[type-arg]
+    """Faust's ``Consumer._read_offset``, made to filter nothing.
+
+    Faust drops every record at or below the last offset it handed over. A fetch batch
+    still being handed over when a rebalance (or a seek back) begins raises that mark
+    past records this worker never finished, and the records fetched again from the
+    committed offset are then dropped for good: seen here as a worker that applied a
+    session's update after forgetting its push, or that stopped receiving a partition
+    after seeking it back (``tests/unit/test_ordering.py``, docs/local-broker.md).
+    Reading the mark as ``None`` hands over whatever Kafka's fetch position gives; a
+    record handed over twice is a new delivery behind the first (``streams.ordering``),
+    and the journal and dedupe make its repeat harmless.
+    """
+
+    def __getitem__(self, tp: Any) -> None:
+        return None
+
+
+class _Consumer(AiokafkaConsumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_offset = _NoReadOffsetFilter()
+
+
+app.transport.Consumer = _Consumer
 
 
 def raw_topic(name: str) -> faust.TopicT:
@@ -376,8 +404,13 @@ async def _partitions_assigned(sender: Any, assigned: Any, **kwargs: Any) -> Non
 
 
 async def seek(tp: Any, offset: int) -> None:
-    """Hand ``tp`` over again from ``offset`` (records forgotten or skipped, ``streams.ordering``)."""
-    await app.consumer.seek(tp, offset)
+    """Hand ``tp`` over again from ``offset`` (records forgotten or skipped, ``streams.ordering``).
+
+    Through the consumer's own thread (``seek_wait``), which also moves Faust's read
+    offset; ``Consumer.seek`` called from here touched the consumer thread's state
+    directly, and the partition was never fetched again (the watchdog ended it).
+    """
+    await app.consumer.seek_wait({tp: offset})
 
 
 def pipeline(name: str) -> OrderedPipeline:

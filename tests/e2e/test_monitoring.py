@@ -133,7 +133,9 @@ async def test_every_dashboard_query_returns_data_from_a_real_prometheus(stack, 
         vendors = Vendors(stack, http)
         # One transient failure first: retried, not dead-lettered.
         await stack.set_faults(http, fail_next=1, failure_status=503, endpoints=["permits/push"])
-        await vendors.push(4, now)
+        # Active permits: the push that fails once is looked up and found absent (an ended
+        # one could not be looked up, and would be in doubt).
+        await vendors.push(4, now, starts=(-1,))
         await vendors.delivered()
         # A vendor retries the same push (dedupe); a push without a plate is refused (9006).
         first = vendors.permits[0]

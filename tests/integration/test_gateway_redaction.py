@@ -115,6 +115,9 @@ async def gateway(stack_env, controller, worker):
             "PARKSTREAM_CONTROLLER_URL": controller.url,
             "PARKSTREAM_CONTROLLER_API_TOKEN": ODD_TOKEN,
             "PARKSTREAM_WORKER_URL": worker.url,
+            # Pass-through calls need a grant (docs/gateway.md).
+            "PARKSTREAM_VENDOR_GRANTS": "hotspot=permits/stats+profiles/types/list"
+            "+violations/send_overdue_to_collections+validate/plate",
         }
     )
     async with TestClient(TestServer(create_app(settings))) as client:

@@ -42,6 +42,8 @@ def live_gateway(broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory) 
             "PARKSTREAM_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "PARKSTREAM_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}.",
             "PARKSTREAM_TOPIC_PARTITIONS": "3",
+            "PARKSTREAM_TOPIC_REPLICATION_FACTOR": "1",
+            "PARKSTREAM_TOPIC_MIN_INSYNC_REPLICAS": "1",
             "PARKSTREAM_CONTROLLER_CLIENT": CLIENT,
             "PARKSTREAM_CONTROLLER_API_TOKEN": CONTROLLER_TOKEN,
             "PARKSTREAM_CONTROLLER_URL": controller.url,
