@@ -26,7 +26,7 @@ lint: install
 
 # -rs prints why a test was skipped (a missing system tool, see system-deps).
 test: system-deps lint
-	$(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -rs --durations=25 $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m benchmarks

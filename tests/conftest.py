@@ -44,6 +44,9 @@ def stack_env(broker: LocalBroker, tmp_path: Path) -> dict[str, str]:
         "PARKSTREAM_SANDBOX_PORT": str(free_port()),
         "PARKSTREAM_WORKER_WEB_PORT": str(free_port()),
         "PARKSTREAM_LOG_LEVEL": "info",
+        # A stalled worker (docs/delivery.md) exits sooner than in production, so a test
+        # that meets one recovers within its waits.
+        "PARKSTREAM_WORKER_STALL_SECONDS": "45",
         # One broker: one replica (PARKSTREAM_TOPIC_REPLICATION_FACTOR in README.md).
         "PARKSTREAM_TOPIC_REPLICATION_FACTOR": "1",
         "PARKSTREAM_TOPIC_MIN_INSYNC_REPLICAS": "1",

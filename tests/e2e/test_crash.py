@@ -249,7 +249,8 @@ async def crash_scenario(stack: Stack, scenario: Scenario) -> None:
         await asyncio.sleep(3)  # a late duplicate, if any, would land now
         fates = await session_fates(stack, http, refs, start, sessions, earlier_journal)
     tally = Counter(fates.values())
-    print(f"crash test: {scenario}: {dict(tally)}")
+    stalled = sum("worker stalled, exiting" in worker.log() for worker in stack.workers)
+    print(f"crash test: {scenario}: {dict(tally)}; workers ended by the stall watchdog: {stalled}")
     bad = {
         index: fate
         for index, fate in fates.items()

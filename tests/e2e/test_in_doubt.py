@@ -40,6 +40,7 @@ async def test_a_push_applied_before_a_crash_is_reported_in_doubt_and_resolved_b
     stack,
 ):
     stack.env["PARKSTREAM_CONTROLLER_TIMEOUT_SECONDS"] = "60"
+    stack.env["PARKSTREAM_WORKER_STALL_SECONDS"] = "120"  # beyond 60 s + the longest cooldown
     stack.start_sandbox()
     worker = stack.start_worker()
     stack.start_gateway()
