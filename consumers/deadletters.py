@@ -25,7 +25,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from parkstream.kafka import PARTITIONER, read_topic
+from parkstream.kafka import producer_config, read_topic
 from parkstream.settings import Settings
 from schemas.avro import DecodeError, codec
 
@@ -145,12 +145,9 @@ def resolve_command(reference_id: str, controller_ref: str, vendor: str = "opera
 
 def _producer(settings: Settings) -> Producer:
     return Producer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "acks": "all",
-            "enable.idempotence": True,
-            "partitioner": PARTITIONER,
-        }
+        producer_config(
+            settings.kafka_bootstrap_servers, batch_messages=settings.producer_batch_messages
+        )
     )
 
 

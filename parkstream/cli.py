@@ -26,12 +26,7 @@ log = logging.getLogger("parkstream")
 
 
 def _settings() -> Settings:
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        # One clear line naming the variable, no traceback.
-        print(f"parkstream: bad setting: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    settings = Settings.from_env()  # a SettingsError ends in one line (main)
     logs.configure(settings.log_level, settings.log_format)
     return settings
 
@@ -53,11 +48,7 @@ def _run(coro: Coroutine[Any, Any, None]) -> None:
 def cmd_gateway(_: argparse.Namespace) -> None:
     from producers.gateway import serve
 
-    try:
-        _run(serve(_settings()))
-    except SettingsError as exc:  # a grant the gateway cannot honour (producers.gateway)
-        print(f"parkstream: bad setting: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    _run(serve(_settings()))  # a grant it cannot honour is a SettingsError (producers.gateway)
 
 
 def cmd_sandbox(_: argparse.Namespace) -> None:
@@ -174,7 +165,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except SettingsError as exc:  # found after start, e.g. a replication factor the cluster lacks
+    except SettingsError as exc:
+        # A bad variable, or one found bad after start (a replication factor the cluster
+        # lacks, a grant the gateway cannot honour): one line naming it, no traceback.
         print(f"parkstream: bad setting: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 

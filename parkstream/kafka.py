@@ -27,6 +27,35 @@ log = logging.getLogger(__name__)
 PARTITIONER = "murmur2_random"
 
 
+# librdkafka's linger for every producer of ours: a record waits at most this long for
+# others to share its produce request (the library's own default since 1.9).
+LINGER_MS = 5
+
+
+def producer_config(
+    bootstrap_servers: str, *, batch_messages: int | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The one librdkafka producer configuration of every parkstream process.
+
+    acks=all and idempotence, so an acknowledged record is in the topic exactly once;
+    the partitioner of the Java client and Faust; never auto-creating a topic (it would
+    get the broker's partition count, not ours). ``batch_messages`` is
+    ``PARKSTREAM_PRODUCER_BATCH_MESSAGES`` (1 on the local broker, docs/local-broker.md).
+    ``extra`` adds or overrides keys, with librdkafka's own names.
+    """
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap_servers,
+        "acks": "all",
+        "enable.idempotence": True,
+        "partitioner": PARTITIONER,
+        "linger.ms": LINGER_MS,
+        "allow.auto.create.topics": False,
+    }
+    if batch_messages is not None:
+        config["batch.num.messages"] = batch_messages
+    return {**config, **extra}
+
+
 class BrokerUnavailable(RuntimeError):
     """The broker did not take a record (down, timed out, or refused it)."""
 
@@ -128,17 +157,23 @@ class AsyncProducer:
     reports. Use as a context manager, or ``start()`` / ``close()``.
     """
 
-    def __init__(self, bootstrap_servers: str, *, delivery_timeout_ms: int = 10_000, **extra: Any):
-        self.config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap_servers,
-            "acks": "all",
-            "enable.idempotence": True,
-            "partitioner": PARTITIONER,
-            "linger.ms": 2,
-            "delivery.timeout.ms": delivery_timeout_ms,
-            "socket.connection.setup.timeout.ms": min(delivery_timeout_ms, 5_000),
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        delivery_timeout_ms: int = 10_000,
+        batch_messages: int | None = None,
+        **extra: Any,
+    ):
+        self.config = producer_config(
+            bootstrap_servers,
+            batch_messages=batch_messages,
+            **{
+                "delivery.timeout.ms": delivery_timeout_ms,
+                "socket.connection.setup.timeout.ms": min(delivery_timeout_ms, 5_000),
+            },
             **extra,
-        }
+        )
         self._producer: Producer | None = None
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None

@@ -191,7 +191,7 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
-def _flag(raw: str) -> bool:
+def parse_flag(raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
         return True
@@ -204,12 +204,48 @@ def _level(raw: str) -> str:
     return _choice("debug", "info", "warning", "error")(raw).upper()
 
 
+def setting(
+    name: str, parse: Callable[[str], Any] = str, *, secret: bool = False, **kw: Any
+) -> Any:
+    """A dataclass field read from ``PARKSTREAM_<name>`` by ``read_env``.
+
+    ``parse`` turns the variable's text into the value or raises ``ValueError`` saying
+    what the value must be; a ``secret`` value is never echoed in an error or a repr.
+    The sandbox's settings are declared the same way (``sandbox.config``).
+    """
+    return field(metadata={"env": name, "parse": parse, "secret": secret}, **kw)
+
+
 def _secret(name: str, parse: Callable[[str], Any] = str, **kw: Any) -> Any:
-    return field(metadata={"env": name, "parse": parse, "secret": True}, **kw)
+    return setting(name, parse, secret=True, **kw)
 
 
-def _env(name: str, parse: Callable[[str], Any] = str, **kw: Any) -> Any:
-    return field(metadata={"env": name, "parse": parse, "secret": False}, **kw)
+_env = setting
+
+
+def read_env(cls: type, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The values of ``cls``'s ``setting`` fields whose variables are set (not empty).
+
+    Raises ``SettingsError``: one line naming every bad variable and what it must be.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for f in fields(cls):
+        if "env" not in f.metadata:
+            continue
+        var = PREFIX + f.metadata["env"]
+        raw = environ.get(var)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[f.name] = f.metadata["parse"](raw)
+        except ValueError as exc:
+            shown = "" if f.metadata["secret"] else f"={raw!r}"
+            problems.append(f"{var}{shown}: {exc}")
+    if problems:
+        raise SettingsError("; ".join(problems))
+    return values
 
 
 @dataclass(frozen=True)
@@ -230,7 +266,7 @@ class Settings:
     controller_timeout: float = _env("CONTROLLER_TIMEOUT_SECONDS", _positive_float, default=10.0)
     controller_concurrency: int = _env("CONTROLLER_CONCURRENCY", _positive_int, default=32)
     controller_timezone: str = _env("CONTROLLER_TIMEZONE", _timezone, default="UTC")
-    reconcile_by_permit_no: bool = _env("RECONCILE_BY_PERMIT_NO", _flag, default=False)
+    reconcile_by_permit_no: bool = _env("RECONCILE_BY_PERMIT_NO", parse_flag, default=False)
     worker_stall_seconds: float = _env("WORKER_STALL_SECONDS", _positive_float, default=120.0)
     dedupe_window: float = _env("DEDUPE_WINDOW", _positive_float, default=600.0)
     journal_retention_days: float = _env("JOURNAL_RETENTION_DAYS", _days_at_least_one, default=30.0)
@@ -343,19 +379,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and validate every ``PARKSTREAM_*`` variable; raise ``SettingsError``."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            var = PREFIX + f.metadata["env"]
-            raw = environ.get(var)
-            if raw is None or raw == "":
-                continue
-            try:
-                values[f.name] = f.metadata["parse"](raw)
-            except ValueError as exc:
-                shown = "" if f.metadata["secret"] else f"={raw!r}"
-                raise SettingsError(f"{var}{shown}: {exc}") from None
-        return cls(**values)
+        return cls(**read_env(cls, environ))
 
     def __repr__(self) -> str:
         shown = ", ".join(

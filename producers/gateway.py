@@ -113,9 +113,7 @@ class GatewayProducer(AsyncProducer):
         super().__init__(
             bootstrap_servers,
             delivery_timeout_ms=delivery_timeout_ms,
-            **{"batch.num.messages": batch_messages},
-            # Auto-created topics would get the broker's partition count, not ours.
-            **{"allow.auto.create.topics": False},
+            batch_messages=batch_messages,
             # Find a returning broker within a second, not librdkafka's default 10 s.
             **{"reconnect.backoff.max.ms": 1000},
         )

@@ -30,7 +30,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from parkstream.kafka import PARTITIONER, AsyncProducer, BrokerUnavailable, ensure_topics
+from parkstream.kafka import AsyncProducer, BrokerUnavailable, ensure_topics, producer_config
 from parkstream.settings import Settings
 from producers.events import PUSH_ENDPOINTS, SOURCES, Accepted, accept
 from producers.references import ReferenceIssuer, check_idempotency_key
@@ -125,20 +125,15 @@ class Publisher(_Publishing):
         source: str = "PUBLISHER",
         avro: AvroCodec | None = None,
         delivery_timeout_ms: int = DEFAULT_DELIVERY_TIMEOUT_MS,
-        **producer_config: Any,
+        **extra_config: Any,
     ) -> None:
         super().__init__(settings, vendor, source=source, avro=avro)
-        self.config: dict[str, Any] = {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "acks": "all",
-            "enable.idempotence": True,
-            "partitioner": PARTITIONER,
-            "linger.ms": 5,
-            "delivery.timeout.ms": delivery_timeout_ms,
-            "allow.auto.create.topics": False,
-            "batch.num.messages": settings.producer_batch_messages,
-            **producer_config,
-        }
+        self.config = producer_config(
+            settings.kafka_bootstrap_servers,
+            batch_messages=settings.producer_batch_messages,
+            **{"delivery.timeout.ms": delivery_timeout_ms},
+            **extra_config,
+        )
         self._producer: Producer | None = None
 
     def _client(self) -> Producer:
@@ -246,10 +241,7 @@ class AsyncPublisher(_Publishing):
         self.producer = producer or AsyncProducer(
             settings.kafka_bootstrap_servers,
             delivery_timeout_ms=delivery_timeout_ms,
-            **{
-                "allow.auto.create.topics": False,
-                "batch.num.messages": settings.producer_batch_messages,
-            },
+            batch_messages=settings.producer_batch_messages,
         )
 
     async def publish(

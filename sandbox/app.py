@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import REGISTRY
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from sandbox import metrics
 from sandbox.config import SandboxConfig
@@ -274,10 +275,7 @@ async def handle_readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
-async def handle_metrics(request: web.Request) -> web.Response:
-    return web.Response(
-        body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
-    )
+handle_metrics = make_aiohttp_handler(REGISTRY)
 
 
 # sandbox controls ------------------------------------------------------------------

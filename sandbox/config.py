@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from parkstream.settings import SettingsError, parse_flag, read_env, setting
 from sandbox.faults import FaultConfig
 from schemas.controller import parse_time
 
@@ -40,21 +41,65 @@ def load_timezone(name: str) -> tzinfo:
         raise ValueError(f"unknown time zone {name!r}") from exc
 
 
+def _timezone(raw: str) -> str:
+    load_timezone(raw.strip())
+    return raw.strip()
+
+
+def _status(raw: str) -> int:
+    value = int(raw)
+    if not 200 <= value <= 599:
+        raise ValueError("must be an HTTP status 200-599")
+    return value
+
+
+def _at_least_one(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be a whole number of at least 1")
+    return value
+
+
+def _now(raw: str) -> datetime:
+    try:
+        return parse_time(raw.strip(), lenient=True)
+    except ValueError:
+        raise ValueError("must be Y-m-d\\TH:i:s (UTC)") from None
+
+
+def _sources(raw: str) -> tuple[str, ...]:
+    sources = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not sources:
+        raise ValueError("must name at least one source, comma-separated")
+    return sources
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
 @dataclass
 class SandboxConfig:
-    """Everything the sandbox needs; the token never appears in ``repr``."""
+    """Everything the sandbox needs; the token never appears in ``repr``.
 
-    client: str
-    api_token: str = field(repr=False)
-    db_path: str | None = None
-    faults: FaultConfig = field(default_factory=FaultConfig)
-    error_http_status: int | None = None
-    permit_type: str = "temp"
-    display_timezone: str = "UTC"
-    now: datetime | None = None
-    login_sources: tuple[str, ...] = ("OPSCOM",)
-    journal_size: int = 10_000
-    seed_examples: bool = True
+    Declared with parkstream's settings helpers (``parkstream.settings.setting``): the
+    same parsing rules, and a bad value stops ``parkstream sandbox`` with one line
+    naming the variable.
+    """
+
+    client: str = setting("CONTROLLER_CLIENT", _text, default=DEFAULT_CLIENT)
+    api_token: str = setting(
+        "CONTROLLER_API_TOKEN", _text, secret=True, default=DEFAULT_API_TOKEN, repr=False
+    )
+    db_path: str | None = setting("SANDBOX_DB", _text, default=None)
+    faults: FaultConfig = field(default_factory=FaultConfig)  # PARKSTREAM_SANDBOX_FAULT_*
+    error_http_status: int | None = setting("SANDBOX_ERROR_HTTP_STATUS", _status, default=None)
+    permit_type: str = setting("SANDBOX_PERMIT_TYPE", _text, default="temp")
+    display_timezone: str = setting("SANDBOX_TIMEZONE", _timezone, default="UTC")
+    now: datetime | None = setting("SANDBOX_NOW", _now, default=None)
+    login_sources: tuple[str, ...] = setting("SANDBOX_LOGIN_SOURCES", _sources, default=("OPSCOM",))
+    journal_size: int = setting("SANDBOX_JOURNAL_SIZE", _at_least_one, default=10_000)
+    seed_examples: bool = setting("SANDBOX_SEED_EXAMPLES", parse_flag, default=True)
 
     def __post_init__(self) -> None:
         problems = []
@@ -85,61 +130,21 @@ class SandboxConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SandboxConfig:
-        """Read the variables above; ValueError lists every bad value."""
+        """Read the variables above; ``SettingsError`` names every bad one, in one line."""
         env = os.environ if environ is None else environ
         problems: list[str] = []
-
-        def text(name: str, default: str | None) -> str | None:
-            value = env.get(name)
-            return default if value is None or value.strip() == "" else value.strip()
-
-        def integer(name: str, default: int | None) -> int | None:
-            raw = text(name, None)
-            if raw is None:
-                return default
-            try:
-                return int(raw)
-            except ValueError:
-                problems.append(f"{name} must be an integer, got {raw!r}")
-                return default
-
-        now = None
-        raw_now = text("PARKSTREAM_SANDBOX_NOW", None)
-        if raw_now is not None:
-            try:
-                now = parse_time(raw_now, lenient=True)
-            except ValueError:
-                problems.append(f"PARKSTREAM_SANDBOX_NOW must be Y-m-d\\TH:i:s, got {raw_now!r}")
-        seed_raw = (text("PARKSTREAM_SANDBOX_SEED_EXAMPLES", "true") or "true").lower()
-        if seed_raw not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            problems.append("PARKSTREAM_SANDBOX_SEED_EXAMPLES must be true or false")
-        faults = FaultConfig()
+        values: dict[str, object] = {}
         try:
-            faults = FaultConfig.from_env(env)
-        except ValueError as exc:
-            problems.append(f"PARKSTREAM_SANDBOX_FAULT_*: {exc}")
-        sources = tuple(
-            s.strip()
-            for s in (text("PARKSTREAM_SANDBOX_LOGIN_SOURCES", "OPSCOM") or "").split(",")
-            if s.strip()
-        )
-        values = {
-            "client": text("PARKSTREAM_CONTROLLER_CLIENT", DEFAULT_CLIENT) or DEFAULT_CLIENT,
-            "api_token": text("PARKSTREAM_CONTROLLER_API_TOKEN", DEFAULT_API_TOKEN)
-            or DEFAULT_API_TOKEN,
-            "db_path": text("PARKSTREAM_SANDBOX_DB", None),
-            "faults": faults,
-            "error_http_status": integer("PARKSTREAM_SANDBOX_ERROR_HTTP_STATUS", None),
-            "permit_type": text("PARKSTREAM_SANDBOX_PERMIT_TYPE", "temp") or "temp",
-            "display_timezone": text("PARKSTREAM_SANDBOX_TIMEZONE", "UTC") or "UTC",
-            "now": now,
-            "login_sources": sources,
-            "journal_size": integer("PARKSTREAM_SANDBOX_JOURNAL_SIZE", 10_000) or 0,
-            "seed_examples": seed_raw in ("1", "true", "yes", "on"),
-        }
+            values.update(read_env(cls, env))
+        except SettingsError as exc:
+            problems.append(str(exc))
+        try:
+            values["faults"] = FaultConfig.from_env(env)
+        except SettingsError as exc:
+            problems.append(str(exc))
         if problems:
-            raise ValueError("invalid sandbox settings: " + "; ".join(problems))
+            raise SettingsError("; ".join(problems))
         try:
             return cls(**values)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise ValueError(f"invalid sandbox settings: {exc}") from None
+        except ValueError as exc:  # e.g. a client code of blanks
+            raise SettingsError(f"invalid sandbox settings: {exc}") from None

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from http import HTTPStatus
 from typing import Any
 
+from parkstream.settings import SettingsError
 from schemas.controller import ENDPOINTS, ERROR_MESSAGES, ContractError, Endpoint
 
 ENV_PREFIX = "PARKSTREAM_SANDBOX_FAULT_"
@@ -143,13 +144,29 @@ class FaultConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> FaultConfig:
-        """Read ``PARKSTREAM_SANDBOX_FAULT_<SWITCH>`` (e.g. ``..._LATENCY_MS=50``)."""
+        """Read ``PARKSTREAM_SANDBOX_FAULT_<SWITCH>`` (e.g. ``..._LATENCY_MS=50``).
+
+        ``SettingsError``: one line naming every bad variable.
+        """
         data: dict[str, Any] = {}
+        problems: list[str] = []
         for f in fields(cls):
-            raw = environ.get(ENV_PREFIX + f.name.upper())
-            if raw is not None and raw.strip() != "":
-                data[f.name] = _from_text(f.name, raw.strip())
-        return cls.from_mapping(data)
+            variable = ENV_PREFIX + f.name.upper()
+            raw = environ.get(variable)
+            if raw is None or raw.strip() == "":
+                continue
+            value = _from_text(f.name, raw.strip())
+            try:
+                cls.from_mapping({f.name: value})
+            except ValueError as exc:
+                problems.append(f"{variable}={raw!r}: {str(exc).removeprefix(f'{f.name}: ')}")
+            data[f.name] = value
+        if problems:
+            raise SettingsError("; ".join(problems))
+        try:
+            return cls.from_mapping(data)
+        except ValueError as exc:  # switches that are fine alone but not together
+            raise SettingsError(f"{ENV_PREFIX}*: {exc}") from None
 
 
 _FLOATS = {"latency_ms", "jitter_ms", "failure_rate", "hang_rate"}

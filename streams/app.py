@@ -22,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
-from aiohttp import web as aiohttp_web
 from faust.transport.drivers.aiokafka import Consumer as AiokafkaConsumer
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import Counter
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from parkstream.kafka import topic_config
 from parkstream.settings import Settings
@@ -528,12 +528,13 @@ async def _watch() -> None:
     watchdog.tick()
 
 
+_metrics = make_aiohttp_handler()
+
+
 @app.page("/metrics")
 async def metrics(web: Any, request: Any) -> Any:
-    # Faust's web.bytes() splits no charset out of the content type; aiohttp needs the header.
-    return aiohttp_web.Response(
-        body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST}
-    )
+    # Faust's web driver is aiohttp's: its request and response are aiohttp's own.
+    return await _metrics(request)
 
 
 # Records are written (and Confluent-framed ones read) through the configured registry.

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -842,8 +845,37 @@ def test_bad_environment_is_reported_per_variable() -> None:
             }
         )
     message = str(caught.value)
-    for name in ("failure_rate", "PARKSTREAM_SANDBOX_JOURNAL_SIZE", "PARKSTREAM_SANDBOX_NOW"):
+    for name in (
+        "PARKSTREAM_SANDBOX_FAULT_FAILURE_RATE",
+        "PARKSTREAM_SANDBOX_JOURNAL_SIZE",
+        "PARKSTREAM_SANDBOX_NOW",
+    ):
         assert name in message
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PARKSTREAM_SANDBOX_JOURNAL_SIZE", "many"),
+        ("PARKSTREAM_SANDBOX_FAULT_LATENCY_MS", "fast"),
+        ("PARKSTREAM_SANDBOX_TIMEZONE", "Mars/Olympus"),
+        ("PARKSTREAM_SANDBOX_SEED_EXAMPLES", "perhaps"),
+    ],
+)
+def test_parkstream_sandbox_with_a_bad_value_exits_with_one_line_naming_it(
+    variable: str, value: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARKSTREAM_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "parkstream.cli", "sandbox"],
+        env={**env, "PARKSTREAM_SANDBOX_PORT": "1", variable: value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"parkstream: bad setting: {variable}={value!r}: "), line
 
 
 def test_config_repr_hides_the_token() -> None:
