@@ -50,6 +50,7 @@ from consumers.scheduler import KeyedScheduler
 from parkstream.errors import ControllerRejected, PermanentError, TransientError
 from schemas.avro import DecodeError, codec
 from schemas.controller import ContractError, plate_permits
+from schemas.status import SessionState
 from streams.app import (
     EVENTS_CONSUMED,
     EVENTS_PRODUCED,
@@ -354,7 +355,7 @@ async def _mark_in_doubt(
     await _session_update(
         session_id,
         lease,
-        state="in_doubt",
+        state=SessionState.IN_DOUBT,
         error_code=None,
         error_message=details,
         plate=fields.get("plate"),
@@ -372,7 +373,7 @@ async def _held_for_session(
 ) -> bool:
     """Dead-letter an update/delete that cannot be translated; True when it was."""
     state = (session or {}).get("state")
-    if state == "in_doubt":
+    if state == SessionState.IN_DOUBT:
         reason, code, text = "in_doubt", None, "session in doubt: awaiting the Controller reference"
     elif not (session or {}).get("controller_ref"):
         reason, code, text = "controller_reference_unknown", 9009, "Record not found."
@@ -391,7 +392,7 @@ async def _resolve(command: dict[str, Any], lease: Lease) -> None:
     await _session_update(
         session_id,
         lease,
-        state="delivered",
+        state=SessionState.DELIVERED,
         controller_ref=command["body"]["controller_ref"],
         error_message=None,
     )
@@ -420,7 +421,7 @@ async def _settle_rejection(
         await _session_update(
             command["session_id"],
             lease,
-            state="dead_lettered",
+            state=SessionState.DEAD_LETTERED,
             error_code=answer.error_code,
             error_message=answer.reason,
         )
@@ -445,10 +446,12 @@ async def _settle_applied(
     ]
     if endpoint == "permits/push" and reply is not None and reply.reference_id:
         recorded.append(
-            _session_update(session_id, lease, state="delivered", controller_ref=reply.reference_id)
+            _session_update(
+                session_id, lease, state=SessionState.DELIVERED, controller_ref=reply.reference_id
+            )
         )
     elif endpoint == "permits/delete":
-        recorded.append(_session_update(session_id, lease, state="deleted"))
+        recorded.append(_session_update(session_id, lease, state=SessionState.DELETED))
     await asyncio.gather(*recorded)
     if command.get("accepted_at") is not None:
         END_TO_END.observe(max(0.0, (now - command["accepted_at"]).total_seconds()))

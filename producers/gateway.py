@@ -75,6 +75,7 @@ from schemas.controller import (
     parse_body,
     resolve_path,
 )
+from schemas.status import SessionState
 
 log = logging.getLogger(__name__)
 
@@ -549,7 +550,7 @@ class Gateway:
             ) from None
         if status == 404:
             # The HMAC proves the gateway issued it; the worker has not recorded it yet.
-            return {"reference_id": reference_id, "state": "accepted"}
+            return {"reference_id": reference_id, "state": SessionState.ACCEPTED}
         if status != 200 or not isinstance(payload, dict):
             log.warning('worker answered status=%d reference_id="%s"', status, reference_id)
             raise _Outcome(unavailable_response("Delivery status is not available."), "unavailable")
@@ -585,15 +586,14 @@ def delivery_status(reference_id: str, worker: dict[str, Any]) -> dict[str, Any]
     A dead-lettered permit carries its documented code and that code's documented
     message, never the Controller's own text (both ``None`` without a documented code).
     """
-    state = worker.get("state")
-    if state not in STATUS_STATES:
-        state = "accepted"
+    raw = worker.get("state")
+    state = SessionState(raw) if raw in STATUS_STATES else SessionState.ACCEPTED
     out: dict[str, Any] = {"reference_id": reference_id, "state": state}
-    if state != "accepted" and worker.get("at"):
+    if state != SessionState.ACCEPTED and worker.get("at"):
         out["at"] = str(worker["at"])
-    if state == "delivered" and worker.get("controller_reference_id"):
+    if state == SessionState.DELIVERED and worker.get("controller_reference_id"):
         out["controller_reference_id"] = str(worker["controller_reference_id"])
-    if state == "dead_lettered":
+    if state == SessionState.DEAD_LETTERED:
         code = worker.get("error_code")
         documented = isinstance(code, int) and not isinstance(code, bool) and code in ERROR_MESSAGES
         out["error_code"] = code if documented else None

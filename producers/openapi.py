@@ -23,6 +23,7 @@ from schemas.controller import (
     Endpoint,
     FieldSpec,
 )
+from schemas.status import SessionState
 
 PUSH_SUMMARIES = {
     "permits/push": "Push a paid permit (answered with a parkstream reference id)",
@@ -46,7 +47,7 @@ PASS_THROUGH_SUMMARIES = {
     "validate/plate": "Plate validation (passed through to the Controller)",
 }
 # Delivery states of GET /api/{client}/v1/permits/{reference_id}.
-STATUS_STATES = ("accepted", "delivered", "dead_lettered", "in_doubt", "deleted")
+STATUS_STATES = tuple(state.value for state in SessionState)
 AUTH_CODES = (9001, 9002, 9003, 9034)
 PERMIT_REFERENCE_ENDPOINTS = ("permits/update", "permits/delete")
 TOO_LARGE_STATUS = 413
