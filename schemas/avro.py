@@ -199,13 +199,16 @@ class AvroCodec:
         fastavro.schemaless_writer(buf, schema.parsed, record, strict_allow_default=True)
         return buf.getvalue()
 
-    def decode(self, data: bytes, expected: str | None = None) -> tuple[str, dict[str, Any]]:
+    def decode(self, data: bytes | None, expected: str | None = None) -> tuple[str, dict[str, Any]]:
         """``(record name, record)`` read into the current version of its schema.
 
-        Raises ``DecodeError`` for anything that is not such a record, or is a
-        record of another type than ``expected``; ``RegistryUnavailable`` when a
-        Confluent record's schema cannot be fetched now.
+        Raises ``DecodeError`` for anything that is not such a record (a record with no
+        value, a tombstone, included), or is a record of another type than ``expected``;
+        ``RegistryUnavailable`` when a Confluent record's schema cannot be fetched now.
         """
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise DecodeError("no value (a tombstone): not a parkstream record")
+        data = bytes(data)
         if len(data) >= CONFLUENT_HEADER_LEN and data[:1] == CONFLUENT_MAGIC:
             if self._registry is None:
                 raise DecodeError(

@@ -9,6 +9,7 @@ import sys
 import httpx
 
 from consumers.deadletters import read_dead_letters
+from parkstream.kafka import producer_config
 from tests.e2e.conftest import wait_until
 from tests.support.examples import PERMIT_PUSH_EXAMPLE
 from tests.support.kafka import topic_messages
@@ -71,3 +72,40 @@ def parkstream(stack, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+
+
+async def test_records_the_worker_cannot_read_are_dead_lettered_and_the_worker_goes_on(stack):
+    # Anything can be written to parkstream's topics by a client with access: bytes that
+    # are no record of ours, and records with no value at all (a tombstone). Each becomes
+    # an `undecodable` dead letter; the worker keeps applying what follows them.
+    from confluent_kafka import Producer
+
+    stack.start_sandbox()
+    stack.start_worker()
+    stack.start_gateway()
+    producer = Producer(producer_config(stack.settings.kafka_bootstrap_servers, batch_messages=1))
+    unreadable = [
+        ("sessions", b"not avro"),
+        ("sessions", None),
+        ("commands", None),
+        ("results", None),
+    ]
+    for topic, value in unreadable:
+        producer.produce(stack.settings.topic(topic), key=b"ps-unreadable", value=value)
+    assert producer.flush(10) == 0
+    async with httpx.AsyncClient(timeout=10) as http:
+        reference = await stack.push(http, PERMIT_PUSH_EXAMPLE)
+        letters = await wait_until(
+            lambda: (
+                (found := read_dead_letters(stack.settings))
+                and len(found) >= len(unreadable)
+                and found
+            ),
+            timeout=90,
+        )
+        assert sorted((e.record["topic"], e.record["reason"]) for e in letters) == sorted(
+            (stack.settings.topic(topic), "undecodable") for topic, _ in unreadable
+        )
+        assert {e.record["original_value"] for e in letters} == {b"not avro", None}
+        await wait_until(lambda: stack.sandbox_permits(http), timeout=60)
+        assert (await stack.session_status(http, reference))["state"] == "delivered"

@@ -34,7 +34,7 @@ def test_every_documented_amount_round_trips_exactly(amount):
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"{}", b"\xc3\x01", b"\xc3\x01" + b"\x00" * 8 + b"abc", b"not avro at all"],
+    [None, b"", b"{}", b"\xc3\x01", b"\xc3\x01" + b"\x00" * 8 + b"abc", b"not avro at all"],
 )
 def test_bytes_that_are_not_our_records_raise_decode_error(data):
     with pytest.raises(DecodeError):
