@@ -23,6 +23,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # -rs prints why a test was skipped (a missing system tool, see system-deps).
 test: system-deps lint
@@ -32,7 +34,7 @@ bench: install
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache
 
 # The container image the chart runs (docs/deploying.md, "Building the image"). Its tag is
 # the chart's appVersion, the tag the chart pulls by default.

@@ -44,7 +44,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import aiohttp
 import httpx
@@ -114,7 +114,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_documented_code(value: object) -> bool:
+def _is_documented_code(value: object) -> TypeGuard[int]:
     return _is_int(value) and value in ERROR_MESSAGES
 
 

@@ -19,6 +19,7 @@ it, and marks the push's dead letter ``resolved``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -72,7 +73,9 @@ def read_dead_letters(settings: Settings, timeout: float = 10.0) -> list[DeadLet
             _, record = codec().decode(msg.value(), expected="DeadLetter")
         except DecodeError:
             continue  # not ours; nothing to replay
-        entries.append(DeadLetterEntry(msg.partition(), msg.offset(), msg.key(), record))
+        partition, offset = msg.partition(), msg.offset()
+        assert partition is not None and offset is not None  # a consumed record has both
+        entries.append(DeadLetterEntry(partition, offset, msg.key(), record))
     return sorted(entries, key=lambda e: (e.partition, e.offset))
 
 
@@ -151,7 +154,7 @@ def _producer(settings: Settings) -> Producer:
     )
 
 
-def _send_all(producer: Producer, records: list[tuple[str, bytes | None, bytes]]) -> None:
+def _send_all(producer: Producer, records: Sequence[tuple[str, bytes | None, bytes]]) -> None:
     errors: list[str] = []
 
     def report(err: Any, _msg: Any) -> None:
@@ -241,6 +244,7 @@ def resolve(settings: Settings, reference_id: str, controller_ref: str | None) -
     ]
     pushes = [e for e in mine if e.is_push_in_doubt]
     held = [e for e in mine if not e.is_push_in_doubt]
+    first: list[tuple[str, bytes | None, bytes]]
     if controller_ref is not None:
         first = [
             (
@@ -251,10 +255,10 @@ def resolve(settings: Settings, reference_id: str, controller_ref: str | None) -
         ]
         note = f"resolved as Controller reference {controller_ref}"
     else:
-        first = [
-            (*replay_value(e, settings)[:1], e.key, replay_value(e, settings)[1])
-            for e in pushes[:1]
-        ]
+        first = []
+        for e in pushes[:1]:
+            topic, value = replay_value(e, settings)
+            first.append((topic, e.key, value))
         note = "resolved as not in the Controller: the push was replayed"
     _send_all(_producer(settings), first)
     note += f" at {datetime.now(UTC).isoformat()}"

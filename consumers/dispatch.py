@@ -70,7 +70,7 @@ from streams.app import (
 from streams.durable import acknowledged, durable_delete, durable_set
 from streams.ordering import InOrderAcks
 from streams.ownership import Lease, Revoked
-from streams.pipeline import delivered
+from streams.pipeline import delivered, unacked_events
 
 log = logging.getLogger(__name__)
 
@@ -483,7 +483,7 @@ async def _reconciled_step(
     return False
 
 
-async def apply_command(event: faust.EventT, lease: Lease) -> None:
+async def apply_command(event: faust.EventT[Any], lease: Lease) -> None:
     """Apply one command and record its outcome; never raises for bad input.
 
     Raises ``Revoked`` when the lease ended before the outcome was recorded: nothing
@@ -552,10 +552,10 @@ _acks = track("dispatch", InOrderAcks())
 
 
 @app.agent(commands_topic)
-async def dispatch(stream: faust.StreamT) -> None:
+async def dispatch(stream: faust.StreamT[Any]) -> None:
     """Feed commands to the keyed scheduler; acknowledge deliveries only in order."""
 
-    async def work(item: tuple[int, faust.EventT, Lease]) -> None:
+    async def work(item: tuple[int, faust.EventT[Any], Lease]) -> None:
         delivery, event, lease = item
         try:
             lease.check_call()  # queued when its partition was revoked: never started
@@ -570,11 +570,11 @@ async def dispatch(stream: faust.StreamT) -> None:
 
     # As many keys in flight as calls (issue 15 measures more keys than call slots).
     keys = settings.controller_concurrency
-    scheduler: KeyedScheduler[tuple[int, faust.EventT, Lease]] = KeyedScheduler(
+    scheduler: KeyedScheduler[tuple[int, faust.EventT[Any], Lease]] = KeyedScheduler(
         work, keys, max_outstanding=keys * 2, on_failure=stop_worker
     )
     try:
-        async for event in stream.noack().events():
+        async for event in unacked_events(stream):
             EVENTS_CONSUMED.labels("commands").inc()
             delivery = await delivered(_acks, event, seek)
             if delivery is None:
@@ -590,7 +590,7 @@ async def dispatch(stream: faust.StreamT) -> None:
         await scheduler.cancel()
 
 
-@app.on_before_shutdown.connect
+@app.on_before_shutdown.connect  # type: ignore[arg-type]  # faust types a handler as (sender, *args)
 async def _close_controller(app: faust.App, **kwargs: Any) -> None:
     if _controller is not None:
         await _controller.aclose()

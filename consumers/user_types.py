@@ -15,7 +15,7 @@ from streams.app import app, settings, user_types
 log = logging.getLogger(__name__)
 
 
-@app.timer(interval=settings.user_types_refresh, on_leader=False)
+@app.timer(interval=settings.user_types_refresh, on_leader=False)  # type: ignore[untyped-decorator]
 async def refresh_user_types() -> None:
     try:
         reply = await controller().list_user_types()

@@ -40,11 +40,11 @@ async def refresh_zones(client: ControllerClient) -> bool:
     return True
 
 
-@app.task
+@app.task  # type: ignore[untyped-decorator]
 async def first_zones_refresh() -> None:
     await refresh_zones(controller())
 
 
-@app.timer(interval=ZONES_REFRESH_SECONDS, on_leader=False)
+@app.timer(interval=ZONES_REFRESH_SECONDS, on_leader=False)  # type: ignore[untyped-decorator]
 async def refresh_controller_zones() -> None:
     await refresh_zones(controller())

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -27,14 +28,14 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
 }
 
 
-def _numbered(model: dict) -> dict:
+def _numbered(model: dict[str, Any]) -> dict[str, Any]:
     """Give panels stable ids 1..n in grid order, so a rebuild yields the same JSON."""
     for number, panel in enumerate(model.get("panels", []), start=1):
         panel["id"] = number
     return model
 
 
-def _check_queries(uid: str, model: dict) -> None:
+def _check_queries(uid: str, model: dict[str, Any]) -> None:
     """Refuse a query naming a metric or label docs/metrics.md does not catalogue."""
     for panel in model.get("panels", []):
         for target in panel.get("targets", []):

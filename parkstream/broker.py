@@ -82,7 +82,7 @@ class LocalBroker:
         self._proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
-        if out is not subprocess.DEVNULL:
+        if not isinstance(out, int):
             out.close()
         try:
             wait_for_port(self.host, self.port, timeout)

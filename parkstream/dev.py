@@ -231,8 +231,9 @@ async def watch_children(children: list[subprocess.Popen[bytes]], stop: asyncio.
     while not stop.is_set():
         for proc in children:
             if proc.poll() is not None:
+                name = proc.args[-1] if isinstance(proc.args, list | tuple) else proc.args
                 print(
-                    f"parkstream dev: {json.dumps(proc.args[-1])} exited with {proc.returncode}; "
+                    f"parkstream dev: {json.dumps(str(name))} exited with {proc.returncode}; "
                     "stopping (see its log)",
                     flush=True,
                 )

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from prometheus_client import Gauge
 
 from parkstream.settings import PREFIX, TOPICS, Settings, SettingsError
@@ -196,7 +196,7 @@ class AsyncProducer:
         topic: str,
         value: bytes,
         key: bytes | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
     ) -> Message:
         """Produce one record; return once the broker acknowledged it.
 
@@ -293,12 +293,13 @@ def read_topic(bootstrap_servers: str, topic: str, timeout: float = 10.0) -> lis
             msg = consumer.poll(timeout)
             if msg is None:
                 raise TimeoutError(f"{topic}: no answer from the broker in {timeout:.0f} s")
-            error = msg.error()
+            error, partition = msg.error(), msg.partition()
+            assert partition is not None  # a consumed record has its partition
             if error is None:
                 records.append(msg)
-                at_end.discard(msg.partition())
+                at_end.discard(partition)
             elif error.code() == KafkaError._PARTITION_EOF:
-                at_end.add(msg.partition())
+                at_end.add(partition)
             else:
                 raise KafkaException(error)
         return records

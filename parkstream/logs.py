@@ -71,7 +71,7 @@ def facts(record: logging.LogRecord) -> tuple[str | None, dict[str, Any]]:
             continue
         value: Any = text
         if kind in "diouxX" and not named["quote"]:
-            value = int(arg)
+            value = int(text)
         elif kind in "eEfFgG" and not named["quote"]:
             value = float(text)
         elif kind == "s" and not named["quote"] and type(arg) in (int, float, bool):
@@ -116,7 +116,7 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
     """Send every log record to stderr in the chosen format (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
-        handler.setFormatter(_JsonFormatter())  # type: ignore[no-untyped-call]
+        handler.setFormatter(_JsonFormatter())
     else:
         handler.setFormatter(
             _TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S")

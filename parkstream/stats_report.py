@@ -258,7 +258,8 @@ def fetch_stats(
         f"{worker_url.rstrip('/')}/stats/zones", params=params, timeout=WORKER_TIMEOUT_SECONDS
     )
     response.raise_for_status()
-    return response.json()
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 async def controller_stats(settings: Settings, zones: Sequence[str] | None) -> dict[str, Any]:

@@ -132,7 +132,8 @@ class BoundedRequestHandler(RequestHandler):
 async def bounded_reads(request: web.Request, handler: Any) -> web.StreamResponse:
     """Answer a ``RequestReadTimeout`` with 408; end the request's deadline with its handler."""
     try:
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
     except RequestReadTimeout as exc:
         return read_timeout_response(exc.seconds)
     finally:

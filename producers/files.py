@@ -29,7 +29,7 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from parkstream.kafka import BrokerUnavailable, ensure_topics
-from parkstream.logs import redact
+from parkstream.redaction import redact
 from parkstream.settings import Settings
 from producers.publish import DeliveryReport, Publisher
 from schemas.controller import ContractError, parse_body

@@ -488,7 +488,9 @@ class Gateway:
                 vendor,
                 status,
             )
-            seconds = int(retry_after) if (retry_after or "").isdigit() else RETRY_AFTER_SECONDS
+            seconds = (
+                int(retry_after) if retry_after and retry_after.isdigit() else RETRY_AFTER_SECONDS
+            )
             raise _Outcome(
                 unavailable_response("The Controller is not available.", seconds), "unavailable"
             )
@@ -595,9 +597,10 @@ def delivery_status(reference_id: str, worker: dict[str, Any]) -> dict[str, Any]
         out["controller_reference_id"] = str(worker["controller_reference_id"])
     if state == SessionState.DEAD_LETTERED:
         code = worker.get("error_code")
-        documented = isinstance(code, int) and not isinstance(code, bool) and code in ERROR_MESSAGES
-        out["error_code"] = code if documented else None
-        out["error_message"] = ERROR_MESSAGES[code] if documented else None
+        known = isinstance(code, int) and not isinstance(code, bool) and code in ERROR_MESSAGES
+        documented: int | None = code if known else None
+        out["error_code"] = documented
+        out["error_message"] = None if documented is None else ERROR_MESSAGES[documented]
     return out
 
 

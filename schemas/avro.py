@@ -124,7 +124,7 @@ class _Registry:
             if isinstance(exc, ValueError | TypeError | KeyError | AttributeError):
                 raise ValueError(f"{name} does not fit its schema: {exc}") from exc
             raise RegistryUnavailable(f"registry unreachable: {exc}") from exc
-        assert data is not None
+        assert isinstance(data, bytes)
         return data
 
     def writer(self, schema_id: int) -> _Schema:
@@ -142,7 +142,7 @@ class _Registry:
             raise RegistryUnavailable(f"registry refused or failed: {exc}") from exc
         except Exception as exc:
             raise RegistryUnavailable(f"registry unreachable: {exc}") from exc
-        if schema.schema_type not in (None, "AVRO"):
+        if schema.schema_type not in (None, "AVRO") or schema.schema_str is None:
             raise DecodeError(f"schema id {schema_id} is {schema.schema_type}, not Avro")
         try:
             writer = _parse(json.loads(schema.schema_str))

@@ -881,7 +881,8 @@ def normalize_currency(value: str) -> str | None:
     """A currency code as the permit endpoints take it: trimmed, in upper case, ``None``
     when blank; ContractError(9030) when longer than ``CURRENCY_MAX_LENGTH``."""
     spec = PERMITS_PUSH.field("currency")
-    return _check_field(spec, {spec.wire_name: value}, lenient_times=False, warnings=[])
+    checked = _check_field(spec, {spec.wire_name: value}, lenient_times=False, warnings=[])
+    return None if checked is None else str(checked)
 
 
 def normalize_plate(plate: str) -> str:

@@ -122,7 +122,7 @@ class _Consumer(AiokafkaConsumer):
         self._read_offset = _NoReadOffsetFilter()
 
 
-app.transport.Consumer = _Consumer
+app.transport.Consumer = _Consumer  # type: ignore[misc]  # Faust's documented hook
 
 
 def raw_topic(name: str) -> faust.TopicT:
@@ -136,15 +136,17 @@ def raw_topic(name: str) -> faust.TopicT:
     )
 
 
-def table(name: str, key_type: type) -> faust.Table:
+def table(name: str, key_type: type) -> faust.Table[Any, Any]:
     """A changelogged table co-partitioned with the topics, replicated like them."""
-    return app.Table(
+    built = app.Table(
         name,
         default=None,
         partitions=settings.topic_partitions,
         key_type=key_type,
         extra_topic_configs=topic_config(settings),
     )
+    assert isinstance(built, faust.Table)  # streams.durable writes through its serializers
+    return built
 
 
 sessions_topic = raw_topic("sessions")
@@ -203,7 +205,7 @@ async def quiesce(why: str) -> None:
     )
 
 
-@app.on_partitions_revoked.connect
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust types a handler as (sender, *args)
 async def _partitions_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
     await quiesce("rebalance")
 
@@ -359,7 +361,7 @@ async def _record_seen(planned: Planned, command_acked: asyncio.Future[Any], lea
 def planning_head(topic: str, record_name: str, enrich: Enricher, planner: Planner) -> Head:
     """decode -> enrich -> dedupe -> plan -> send the command, for one event of ``topic``."""
 
-    async def head(event: faust.EventT, lease: Lease) -> Awaitable[None] | None:
+    async def head(event: faust.EventT[Any], lease: Lease) -> Awaitable[None] | None:
         EVENTS_CONSUMED.labels(topic).inc()
         message = event.message
         try:
@@ -397,7 +399,7 @@ def track(name: str, acks: InOrderAcks) -> InOrderAcks:
 _trackers: list[InOrderAcks] = []
 
 
-@app.on_partitions_assigned.connect
+@app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust types a handler as (sender, *args)
 async def _partitions_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
     for acks in _trackers:
         acks.retain(assigned)
@@ -421,7 +423,7 @@ def pipeline(name: str) -> OrderedPipeline:
 
 
 @app.agent(sessions_topic)
-async def plan(stream: faust.StreamT) -> None:
+async def plan(stream: faust.StreamT[Any]) -> None:
     """Parking-session events -> permits/push, update or delete commands."""
     await pipeline("plan_sessions").run(
         stream,
@@ -435,7 +437,7 @@ async def plan(stream: faust.StreamT) -> None:
 
 
 @app.agent(vehicles_topic)
-async def plan_vehicles(stream: faust.StreamT) -> None:
+async def plan_vehicles(stream: faust.StreamT[Any]) -> None:
     """Vehicle events -> vehicles/push commands."""
     await pipeline("plan_vehicles").run(
         stream,
@@ -449,7 +451,7 @@ async def plan_vehicles(stream: faust.StreamT) -> None:
 
 
 @app.agent(users_topic)
-async def plan_users(stream: faust.StreamT) -> None:
+async def plan_users(stream: faust.StreamT[Any]) -> None:
     """User events -> profiles/push commands."""
     await pipeline("plan_users").run(
         stream,
@@ -479,14 +481,14 @@ async def readyz(web: Any, request: Any) -> Any:
 
 def _recovery_position() -> int:
     """How far table recovery has read (it moves while a worker recovers its tables)."""
-    recovery = app.tables.recovery
+    recovery = app.tables.recovery  # type: ignore[attr-defined]  # the TableManager's
     offsets = [*recovery.active_offsets.values(), *recovery.standby_offsets.values()]
     return sum(offset for offset in offsets if offset is not None)
 
 
 def _consumer_state() -> dict[str, Any]:
     """What Faust's consumer holds back (read when the worker stalls)."""
-    consumer = app.consumer
+    consumer: Any = app.consumer  # Faust's aiokafka Consumer: its private flow state
     queues = {}
     for topic in getattr(app.topics, "_topics", ()):
         queue = getattr(topic, "queue", None) if topic.is_iterator else None
@@ -511,12 +513,12 @@ _recovered_to = [0]
 watchdog.add_work("rebalance", lambda: int(bool(app.rebalancing)))
 
 
-@app.task
+@app.task  # type: ignore[untyped-decorator]
 async def _start_watchdog() -> None:
     watchdog.start(asyncio.get_running_loop())
 
 
-@app.timer(interval=1.0)
+@app.timer(interval=1.0)  # type: ignore[untyped-decorator]
 async def _watch() -> None:
     try:
         position = _recovery_position()

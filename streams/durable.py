@@ -58,7 +58,8 @@ async def sent(sending: Awaitable[Any], lease: Lease) -> asyncio.Future[Any]:
         if asyncio.iscoroutine(sending):
             sending.close()  # never started: nothing was sent
         raise
-    return await _bounded(sending, "record")
+    acked: asyncio.Future[Any] = await _bounded(sending, "record")
+    return acked
 
 
 async def acknowledged_all(acks: Iterable[asyncio.Future[Any]]) -> None:
@@ -74,7 +75,7 @@ async def acknowledged(sending: Awaitable[Any], lease: Lease) -> None:
 
 
 async def send_table_writes(
-    table: faust.Table, writes: Sequence[tuple[Any, Any]], lease: Lease
+    table: faust.Table[Any, Any], writes: Sequence[tuple[Any, Any]], lease: Lease
 ) -> list[asyncio.Future[Any]]:
     """Send the changelog records of ``(key, value)`` writes (``value`` ``None``: a deletion, a
     tombstone), in order, to the lease's partition; return their acknowledgements.
@@ -99,7 +100,7 @@ async def send_table_writes(
     return acks
 
 
-def apply_locally(table: faust.Table, writes: Iterable[tuple[Any, Any]]) -> None:
+def apply_locally(table: faust.Table[Any, Any], writes: Iterable[tuple[Any, Any]]) -> None:
     """Apply acknowledged writes to the local table (``None``: delete the key)."""
     for key, value in writes:
         if value is None:
@@ -109,7 +110,7 @@ def apply_locally(table: faust.Table, writes: Iterable[tuple[Any, Any]]) -> None
 
 
 async def durable_write(
-    table: faust.Table, writes: Sequence[tuple[Any, Any]], lease: Lease
+    table: faust.Table[Any, Any], writes: Sequence[tuple[Any, Any]], lease: Lease
 ) -> None:
     """Write to ``table`` (see ``send_table_writes``), returning once Kafka has every record.
 
@@ -121,11 +122,11 @@ async def durable_write(
     apply_locally(table, writes)
 
 
-async def durable_set(table: faust.Table, key: Any, value: Any, lease: Lease) -> None:
+async def durable_set(table: faust.Table[Any, Any], key: Any, value: Any, lease: Lease) -> None:
     """``table[key] = value``, returning once its changelog record is acknowledged."""
     await durable_write(table, [(key, value)], lease)
 
 
-async def durable_delete(table: faust.Table, keys: Iterable[Any], lease: Lease) -> None:
+async def durable_delete(table: faust.Table[Any, Any], keys: Iterable[Any], lease: Lease) -> None:
     """``del table[key]`` for each key, as tombstones in the changelog, acknowledged."""
     await durable_write(table, [(key, None) for key in keys], lease)

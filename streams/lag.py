@@ -51,7 +51,7 @@ def _committed_offsets() -> Mapping[object, int | None]:
     return getattr(app.consumer, "_committed_offset", {})
 
 
-@app.timer(interval=LAG_INTERVAL_SECONDS)
+@app.timer(interval=LAG_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
 async def report_lag() -> None:
     """Refresh the lag gauge for every assigned parkstream partition."""
     consumer = app.consumer

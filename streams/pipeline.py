@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
 
 import faust
 
@@ -34,11 +34,18 @@ from streams.ownership import Lease, Ownership, Revoked
 
 log = logging.getLogger(__name__)
 
-Head = Callable[[faust.EventT, Lease], Awaitable[Awaitable[None] | None]]
+Head = Callable[[faust.EventT[Any], Lease], Awaitable[Awaitable[None] | None]]
 Seek = Callable[[Any, int], Awaitable[None]]
 
 # Tails in flight per agent: bounds memory and what a revocation has to drain.
 MAX_TAILS = 256
+
+
+def unacked_events(stream: faust.StreamT[Any]) -> AsyncIterator[faust.EventT[Any]]:
+    """An agent's events read with manual acks: Faust acknowledges none of them itself."""
+    # noack() is the concrete Stream's (every agent's stream), not in Faust's StreamT type.
+    events: AsyncIterator[faust.EventT[Any]] = cast(faust.Stream[Any], stream).noack().events()
+    return events
 
 
 class OrderedPipeline:
@@ -71,10 +78,10 @@ class OrderedPipeline:
         """At the end of a revocation: drop what did not finish, unacknowledged."""
         return self.acks.forget()
 
-    async def run(self, stream: faust.StreamT, head: Head) -> None:
+    async def run(self, stream: faust.StreamT[Any], head: Head) -> None:
         """Read ``stream`` with manual acks until it ends or the worker stops."""
         try:
-            async for event in stream.noack().events():
+            async for event in unacked_events(stream):
                 delivery = await delivered(self.acks, event, self._seek)
                 if delivery is None:
                     continue
@@ -105,7 +112,7 @@ class OrderedPipeline:
                 task.cancel()
 
     async def _tail(
-        self, event: faust.EventT, delivery: int, lease: Lease, tail: Awaitable[None]
+        self, event: faust.EventT[Any], delivery: int, lease: Lease, tail: Awaitable[None]
     ) -> None:
         try:
             await tail
@@ -123,12 +130,12 @@ class OrderedPipeline:
             self._ownership.end_work()
             self._room.release()
 
-    def _finished(self, event: faust.EventT, delivery: int) -> None:
+    def _finished(self, event: faust.EventT[Any], delivery: int) -> None:
         self.acks.finished(event, delivery)
         self._on_progress()
 
 
-async def delivered(acks: InOrderAcks, event: faust.EventT, seek: Seek) -> int | None:
+async def delivered(acks: InOrderAcks, event: faust.EventT[Any], seek: Seek) -> int | None:
     """Take ``event`` into ``acks``; ``None`` when it must be dropped because records before
     it were never handed over (the partition is then sought back to the first of them)."""
     delivery = acks.received(event)

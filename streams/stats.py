@@ -164,7 +164,7 @@ def _counts_again(prior: list[Any], outcome: str, code: str) -> bool:
         return False
     if outcome == "APPLIED":
         return True  # a dead letter replayed after a fix
-    return code != prior[1]
+    return bool(code != prior[1])
 
 
 def _remember(state: dict[str, Any], command_id: str, outcome: str, code: str, offset: int) -> None:
@@ -809,7 +809,7 @@ async def _folded_durable(folded: Folded, acks: list[Any]) -> None:
         count_in_metrics(folded.change)
 
 
-async def _fold_head(event: faust.EventT, lease: Lease) -> Awaitable[None] | None:
+async def _fold_head(event: faust.EventT[Any], lease: Lease) -> Awaitable[None] | None:
     EVENTS_CONSUMED.labels("results").inc()
     message = event.message
     try:
@@ -833,7 +833,7 @@ async def _fold_head(event: faust.EventT, lease: Lease) -> Awaitable[None] | Non
 
 
 @app.agent(results_topic)
-async def fold_results(stream: faust.StreamT) -> None:
+async def fold_results(stream: faust.StreamT[Any]) -> None:
     """Fold every Controller result into the per-zone statistics."""
     await pipeline("fold_results").run(stream, _fold_head)
 
@@ -853,7 +853,7 @@ def _active_partitions() -> set[int]:
     return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == results}
 
 
-@app.on_partitions_revoked.connect
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust types a handler as (sender, *args)
 async def _stats_rebalancing(sender: Any, revoked: Any, **kwargs: Any) -> None:
     _recovered.clear()
 
@@ -897,7 +897,8 @@ async def _peer_partial(url: str, query: StatsQuery, partitions: set[int]) -> di
             timeout=aiohttp.ClientTimeout(total=PEER_TIMEOUT_SECONDS),
         ) as response:
             response.raise_for_status()
-            return await response.json()
+            answer: dict[str, Any] = await response.json()
+            return answer
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         log.warning('stats: a worker did not answer url="%s" error="%s"', url, exc)
         return {"partitions": [], "rows": []}
