@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from consumers.controller import ControllerReply
+from parkstream.controller import ControllerReply
 from parkstream.errors import ControllerRejected
 from schemas.controller import ENDPOINTS
 

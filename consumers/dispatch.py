@@ -31,7 +31,6 @@ import faust
 from prometheus_client import Counter, Gauge, Histogram
 
 from consumers.apply import call_fields, result_record
-from consumers.controller import ControllerClient, ControllerReply
 from consumers.deadletters import RESOLVE_ENDPOINT
 from consumers.journal import (
     Lookup,
@@ -47,6 +46,7 @@ from consumers.journal import (
 )
 from consumers.retry import CircuitBreaker, CircuitState, backoff_delay
 from consumers.scheduler import KeyedScheduler
+from parkstream.controller import ControllerClient, ControllerReply
 from parkstream.errors import ControllerRejected, PermanentError, TransientError
 from schemas.avro import DecodeError, codec
 from schemas.controller import ContractError, plate_permits

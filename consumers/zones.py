@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from consumers.controller import ControllerClient
 from consumers.dispatch import controller
+from parkstream.controller import ControllerClient
 from parkstream.errors import ParkstreamError
 from streams import stats
 from streams.app import app

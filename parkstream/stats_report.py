@@ -263,7 +263,7 @@ def fetch_stats(
 
 
 async def controller_stats(settings: Settings, zones: Sequence[str] | None) -> dict[str, Any]:
-    from consumers.controller import ControllerClient
+    from parkstream.controller import ControllerClient
 
     async with ControllerClient(
         settings.controller_url, settings.controller_client, settings.controller_api_token

@@ -51,8 +51,9 @@ from aiohttp import web
 from confluent_kafka import KafkaException
 from prometheus_client import Counter, Histogram
 
+from parkstream.controller import ControllerClient
+from parkstream.errors import SchemaViolation, TransientError
 from parkstream.kafka import AsyncProducer, BrokerUnavailable, ensure_topics
-from parkstream.redaction import redact
 from parkstream.settings import Settings, SettingsError
 from parkstream.web import (
     RequestReadTimeout,
@@ -96,7 +97,8 @@ UNKNOWN_VENDOR = "unknown"
 STATUS_ENDPOINT = "permits/status"  # the metrics label of the delivery-status route
 WORKER_TIMEOUT = aiohttp.ClientTimeout(total=5.0, connect=2.0)
 TOPIC_CHECK_TIMEOUT_SECONDS = 5.0
-DELIVERY_TIMEOUT_MS = 10_000  # a vendor waits at most this long for the broker, then gets 503
+DELIVERY_TIMEOUT_MS = 10_000
+PASS_THROUGH_CONNECTIONS = 16  # pooled connections to the Controller for pass-through calls  # a vendor waits at most this long for the broker, then gets 503
 
 
 class GatewayProducer(AsyncProducer):
@@ -243,7 +245,8 @@ class Gateway:
         self.codec = avro or codec(settings.schema_registry_url)
         self.references = ReferenceIssuer(settings.reference_secret)
         self.client = normalize_client_code(settings.controller_client)
-        self.http: aiohttp.ClientSession | None = None
+        self.http: aiohttp.ClientSession | None = None  # to the worker (delivery status)
+        self._controller: ControllerClient | None = None  # for pass-through calls
         self._topics_stale = False
         self._topics_lock = asyncio.Lock()
         self._failed_producer: AsyncProducer | None = None
@@ -367,8 +370,24 @@ class Gateway:
                     continue
                 raise
 
+    def controller(self) -> ControllerClient:
+        """The pass-through calls' Controller client (parkstream's token; made on first use)."""
+        if self._controller is None:
+            settings = self.settings
+            self._controller = ControllerClient(
+                settings.controller_url,
+                settings.controller_client,
+                settings.controller_api_token,
+                timeout=settings.controller_timeout,
+                max_connections=PASS_THROUGH_CONNECTIONS,
+            )
+        return self._controller
+
     async def close(self) -> None:
-        """Stop the gateway's own producer (after its outstanding deliveries)."""
+        """Close the Controller client; stop the gateway's own producer (after its
+        outstanding deliveries)."""
+        if self._controller is not None:
+            await self._controller.aclose()
         if self.owns_producer:
             await asyncio.to_thread(self.producer.close)
 
@@ -459,19 +478,11 @@ class Gateway:
                 contract.name,
             )
             raise _Outcome(unavailable_response("The Controller is not reachable."), "unavailable")
-        wire = contract.to_wire(fields)
-        wire[contract.token_field] = settings.controller_api_token
-        if not contract.client_in_path:
-            wire["client"] = settings.controller_client
-        url = settings.controller_url + contract.path(settings.controller_client)
-        assert self.http is not None
-        timeout = aiohttp.ClientTimeout(total=settings.controller_timeout)
         try:
-            async with self.http.post(url, json=wire, timeout=timeout) as answer:
-                status = answer.status
-                payload = await answer.read()
-                retry_after = answer.headers.get("Retry-After")
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            answer = await self.controller().relay(contract.name, fields)
+        except SchemaViolation as exc:  # fields the contract validated: not expected
+            raise ContractError(exc.error_code or 9003, detail=str(exc)) from None
+        except TransientError as exc:
             log.warning(
                 'controller unreachable endpoint="%s" vendor="%s" error="%s"',
                 contract.name,
@@ -481,6 +492,7 @@ class Gateway:
             raise _Outcome(
                 unavailable_response("The Controller is not reachable."), "unavailable"
             ) from None
+        status, retry_after = answer.status_code, answer.retry_after
         if status >= 500 or status == 429:
             log.warning(
                 'controller unavailable endpoint="%s" vendor="%s" status=%d',
@@ -494,20 +506,15 @@ class Gateway:
             raise _Outcome(
                 unavailable_response("The Controller is not available.", seconds), "unavailable"
             )
-        if status in (401, 403) and b"ErrorCode" in payload:
+        if status in (401, 403) and b"ErrorCode" in answer.body:
             log.warning(
                 'controller refused parkstream\'s token endpoint="%s" status=%d',
                 contract.name,
                 status,
             )
-        # The Controller may echo the token it was sent (an error page, a quoted request).
-        relayed = redact(
-            payload.decode("utf-8", "surrogateescape"),
-            (settings.controller_api_token,),
-            token_fields=False,
-        ).encode("utf-8", "surrogateescape")
+        # The client masked the token wherever the Controller echoed it.
         return (
-            web.Response(body=relayed, status=status, content_type="application/json"),
+            web.Response(body=answer.body, status=status, content_type="application/json"),
             "passed_through",
         )
 

@@ -22,7 +22,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from consumers.controller import ControllerClient
+from parkstream.controller import ControllerClient
 from parkstream.errors import ControllerAnswerUnreadable
 from sandbox.app import SandboxConfig, create_app
 from sandbox.faults import FaultConfig

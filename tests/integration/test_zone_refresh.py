@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from consumers import zones
-from consumers.controller import ControllerClient
+from parkstream.controller import ControllerClient
 from sandbox.app import SandboxConfig, create_app
 from streams import stats
 from streams.stats import OTHER_ZONES, ZONE_LABEL_LIMIT, ZoneLabels

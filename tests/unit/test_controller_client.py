@@ -1,4 +1,4 @@
-"""consumers.controller: what the Controller client sends, and how it reads every answer."""
+"""parkstream.controller: what the Controller client sends, and how it reads every answer."""
 
 import asyncio
 import gzip
@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from consumers.controller import (
+from parkstream.controller import (
     DEFAULT_TIMEOUT,
     ControllerClient,
     ControllerReply,
@@ -985,12 +985,12 @@ def test_no_encoded_form_of_any_token_survives_classification(
 
 
 async def test_log_lines_are_key_value_pairs(caplog):
-    caplog.set_level(logging.DEBUG, logger="consumers.controller")
+    caplog.set_level(logging.DEBUG, logger="parkstream.controller")
     recorder = Recorder(422, {"ErrorCode": 9006, "ErrorMessage": ERROR_MESSAGES[9006]})
     async with controller(recorder) as client:
         with pytest.raises(ControllerRejected):
             await client.push_permit(PERMIT)
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "consumers.controller"]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "parkstream.controller"]
     assert 'endpoint="permits/push"' in line
     assert 'status="422"' in line
     assert 'error_code="9006"' in line
@@ -1067,3 +1067,40 @@ async def test_whether_a_failed_request_left_is_known_from_the_error(exc, never_
         with pytest.raises(TransientError) as caught:
             await client.push_permit(PERMIT)
     assert caught.value.never_sent is never_sent
+
+
+# --- relay: the gateway's pass-through ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers"),
+    [
+        (200, {"status": "success", "data": []}, {}),
+        (400, {"ErrorCode": 9002, "ErrorMessage": "Invalid API token."}, {}),
+        (503, b"<html>maintenance</html>", {"Retry-After": "7"}),
+    ],
+)
+async def test_relay_returns_any_answer_as_it_came(status, body, headers) -> None:
+    recorder = Recorder(status=status, body=body, headers=headers)
+    async with controller(recorder) as client:
+        answer = await client.relay("validate/plate", {"plate": "PL8RDR"})
+    assert answer.status_code == status
+    assert answer.body == (body if isinstance(body, bytes) else recorder_body(body))
+    assert answer.retry_after == headers.get("Retry-After")
+    # The same wire body as a classified call: parkstream's token and client code.
+    assert recorder.sent == {"plate": "PL8RDR", "client": CLIENT, "api_token": TOKEN}
+
+
+def recorder_body(body: dict) -> bytes:
+    return httpx.Response(200, json=body).content
+
+
+async def test_relay_masks_the_token_the_controller_echoes_and_fails_transiently() -> None:
+    echo = Recorder(status=401, body=f'{{"ErrorCode": 9002, "echo": "{TOKEN}"}}'.encode())
+    async with controller(echo) as client:
+        answer = await client.relay("permits/stats", {})
+    assert TOKEN not in answer.body.decode() and b"9002" in answer.body
+    refused = Recorder(raises=httpx.ConnectError("refused"))
+    async with controller(refused) as client:
+        with pytest.raises(TransientError):
+            await client.relay("permits/stats", {})

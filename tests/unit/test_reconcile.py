@@ -9,8 +9,8 @@ import pytest
 from faust.types import TP
 
 from consumers import dispatch
-from consumers.controller import ControllerClient
 from consumers.journal import Lookup
+from parkstream.controller import ControllerClient
 from schemas.controller import PlatePermit, plate_validation_body
 from streams.ownership import Ownership
 

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consumers import zones
-from consumers.controller import ControllerClient
+from parkstream.controller import ControllerClient
 from streams import stats
 from streams.stats import OTHER_ZONES, CurrencyLabels, ZoneLabels
 

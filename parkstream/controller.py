@@ -107,6 +107,19 @@ class ControllerReply:
     elapsed_seconds: float
 
 
+@dataclass(frozen=True)
+class RelayedAnswer:
+    """A Controller answer as it came (``ControllerClient.relay``): status, body, Retry-After.
+
+    ``body`` is the answer's bytes with the client's token masked wherever the Controller
+    echoed it (an error page, a quoted request).
+    """
+
+    status_code: int
+    body: bytes = field(repr=False)
+    retry_after: str | None
+
+
 # --- classification (pure) -------------------------------------------------
 
 
@@ -466,11 +479,7 @@ class ControllerClient:
         Controller or the network does; ``ValueError`` for an unknown endpoint.
         """
         payload = self._wire_body(endpoint, fields)
-        url = self._urls.get(endpoint)
-        if url is None:  # parsed once: httpx URL parsing is a visible share of a call's CPU
-            url = self._urls[endpoint] = httpx.URL(
-                self._base_url + ENDPOINTS[endpoint].path(self._client)
-            )
+        url = self._url(endpoint)
         secrets = (self._api_token,)
         started = time.perf_counter()
         try:
@@ -527,6 +536,33 @@ class ControllerClient:
             elapsed,
         )
         return reply
+
+    async def relay(self, endpoint: str, fields: Mapping[str, Any]) -> RelayedAnswer:
+        """POST canonical ``fields`` like ``call``, and return the answer as it came.
+
+        For the gateway's pass-through endpoints, whose vendors read the Controller's own
+        answer. Nothing is classified: a 4xx, a 5xx or an ErrorCode body is returned too.
+        Raises a ``TransientError`` when no whole answer arrived (a timeout, a refused or
+        broken connection, an unreadable status line or body encoding), ``SchemaViolation``
+        for fields the contract cannot send.
+        """
+        secrets = (self._api_token,)
+        payload = self._wire_body(endpoint, fields)
+        response, content = await self._exchange(endpoint, self._url(endpoint), payload, secrets)
+        masked = redact(content.decode("utf-8", "surrogateescape"), secrets, token_fields=False)
+        return RelayedAnswer(
+            response.status_code,
+            masked.encode("utf-8", "surrogateescape"),
+            _header(response.headers, "retry-after"),
+        )
+
+    def _url(self, endpoint: str) -> httpx.URL:
+        url = self._urls.get(endpoint)
+        if url is None:  # parsed once: httpx URL parsing is a visible share of a call's CPU
+            url = self._urls[endpoint] = httpx.URL(
+                self._base_url + ENDPOINTS[endpoint].path(self._client)
+            )
+        return url
 
     async def _exchange(
         self, endpoint: str, url: httpx.URL, payload: bytes, secrets: tuple[str, ...]
