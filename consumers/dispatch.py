@@ -51,22 +51,7 @@ from parkstream.errors import ControllerRejected, PermanentError, TransientError
 from schemas.avro import DecodeError, codec
 from schemas.controller import ContractError, plate_permits
 from schemas.status import SessionState
-from streams.app import (
-    EVENTS_CONSUMED,
-    EVENTS_PRODUCED,
-    app,
-    commands_topic,
-    dead_letter,
-    ownership,
-    results_topic,
-    seek,
-    send_dead_letter,
-    settings,
-    stop_worker,
-    table,
-    track,
-    watchdog,
-)
+from streams.app import EVENTS_CONSUMED, EVENTS_PRODUCED, WorkerApp, dead_letter
 from streams.durable import acknowledged, durable_delete, durable_set
 from streams.ordering import InOrderAcks
 from streams.ownership import Lease, Revoked
@@ -118,211 +103,13 @@ for _endpoint in ("permits/push", "permits/update", "permits/delete"):
 for _outcome in ("skipped", "reapplied", "pushed_again", "in_doubt"):
     RECONCILED.labels(_outcome)
 
-# command id -> {"state": "intent" | "done", ...}; keyed writes land in the partition of
-# the command being processed, so the journal is co-partitioned with the commands.
-journal = table("journal", key_type=str)
-
-# parkstream reference id (as bytes: ``session_key``) -> {"controller_ref", "state", "at",
-# "error_code", ...}: what became of each session, and the Controller's reference id
-# learned from its push. Bytes keys are stored raw, the same bytes as the commands
-# topic's key: /sessions/{ref} is routed by hashing the serialized key. With str keys
-# Faust serializes them as JSON ('"ps-..."'), which hashed to another partition for
-# about two keys in three, and the request reached a worker without the session (404).
-sessions = table("sessions", key_type=bytes)
+# Transient failures a validate/plate lookup may meet before the push is declared in doubt.
+LOOKUP_ATTEMPTS = 5
 
 
 def session_key(reference_id: str) -> bytes:
     """The ``sessions`` table key of a parkstream reference id."""
     return reference_id.encode()
-
-
-JOURNAL_RETENTION = timedelta(days=settings.journal_retention_days)
-CONTROLLER_TIMEZONE = ZoneInfo(settings.controller_timezone)
-# Transient failures a validate/plate lookup may meet before the push is declared in doubt.
-LOOKUP_ATTEMPTS = 5
-_journal_pruned_on: dict[int, date] = {}
-
-breaker = CircuitBreaker()
-_controller: ControllerClient | None = None
-# At most PARKSTREAM_CONTROLLER_CONCURRENCY calls in flight (reconciliation calls included).
-_calls = asyncio.Semaphore(settings.controller_concurrency)
-
-
-def controller() -> ControllerClient:
-    """The worker's one pooled Controller client (created on first use)."""
-    global _controller
-    if _controller is None:
-        _controller = ControllerClient(
-            settings.controller_url,
-            settings.controller_client,
-            settings.controller_api_token,
-            timeout=settings.controller_timeout,
-            max_connections=settings.controller_concurrency,
-        )
-    return _controller
-
-
-async def call_until_answered(
-    endpoint: str,
-    fields: dict[str, Any],
-    lease: Lease,
-    *,
-    attempt: int = 0,
-    stop_when_lost: bool = False,
-) -> tuple[ControllerReply | PermanentError | None, int]:
-    """Call until the Controller gives a final answer: a reply, or a permanent error.
-
-    Transient failures are retried, through the circuit breaker, for as long as they
-    last. Returns the final answer and the number of calls made so far (``attempt``
-    counts the earlier ones). With ``stop_when_lost``, returns ``None`` instead of
-    retrying once a call that reached the Controller failed transiently (after its
-    backoff): that call may have been applied, and the caller re-sends it by the
-    journal's rules. A call that never left (no connection could be made) is simply
-    made again. Raises ``Revoked``
-    as soon as the lease stops being valid before a call (a wait is cut short).
-    """
-    while True:
-        wait = breaker.wait_seconds()
-        CIRCUIT.set(breaker.state)
-        if wait > 0:
-            await lease.sleep(wait)
-            continue
-        try:
-            lease.check_call()
-        except Revoked:
-            breaker.release_probe()
-            raise
-        attempt += 1
-        watchdog.progressed()
-        try:
-            async with _calls:
-                IN_FLIGHT.inc()
-                try:
-                    with CONTROLLER_LATENCY.labels(endpoint).time():
-                        reply = await controller().call(endpoint, fields)
-                finally:
-                    IN_FLIGHT.dec()
-                    watchdog.progressed()
-        except TransientError as exc:
-            breaker.record_failure()
-            CONTROLLER_CALLS.labels(endpoint, "transient", "").inc()
-            RETRIES.labels(endpoint).inc()
-            delay = backoff_delay(attempt, exc.retry_after)
-            log.warning(
-                'controller call will be retried endpoint="%s" attempt=%d error="%s" delay=%.2f',
-                endpoint,
-                attempt,
-                type(exc).__name__,
-                delay,
-            )
-            await lease.sleep(delay)
-            if stop_when_lost and not exc.never_sent:
-                return None, attempt
-            continue
-        except PermanentError as exc:
-            breaker.record_success()  # the Controller answered: it is up
-            CONTROLLER_CALLS.labels(endpoint, "rejected", str(exc.error_code or "")).inc()
-            return exc, attempt
-        except BaseException:
-            breaker.release_probe()  # no answer either way: let another call probe
-            raise
-        finally:
-            CIRCUIT.set(breaker.state)
-        breaker.record_success()
-        CONTROLLER_CALLS.labels(endpoint, "applied", "").inc()
-        return reply, attempt
-
-
-async def _journal(command_id: str, entry: dict[str, Any], lease: Lease) -> None:
-    """Write a journal entry; return once Kafka has it (``streams.durable``).
-
-    An intent is durable before the call it announces. An outcome is written after
-    everything it vouches for (the result, the session state, a dead letter) is
-    durable, and before the key's next command starts: after a crash only a key's one
-    in-flight command can be unsettled, and a ``done`` entry never outlives its effects.
-    """
-    await durable_set(journal, command_id, {**entry, "partition": lease.partition}, lease)
-
-
-async def _prune_journal(lease: Lease, now: datetime) -> None:
-    """Once a day per partition: drop its ``done`` entries older than the retention.
-
-    A command redelivered or re-sent by a vendor after that is no longer recognised by
-    the journal (dedupe still drops a second create of a session at any time), so the
-    retention (``PARKSTREAM_JOURNAL_RETENTION_DAYS``, at least 1) must outlast any
-    redelivery and any vendor retry. The scan is of the whole table, once a day.
-    """
-    partition, today = lease.partition, now.date()
-    if _journal_pruned_on.get(partition) == today:
-        return
-    _journal_pruned_on[partition] = today
-    stale = expired(journal.items(), partition, now, JOURNAL_RETENTION)  # read before deleting
-    if stale:
-        await durable_delete(journal, stale, lease)  # tombstones in this partition's changelog
-        log.info('journal pruned partition=%d entries=%d day="%s"', partition, len(stale), today)
-    JOURNAL_PRUNED.inc(len(stale))
-
-
-async def _session_update(session_id: str | None, lease: Lease, **changes: Any) -> None:
-    """Record what became of a session; return once Kafka has it."""
-    if session_id is None:
-        return
-    state = dict(sessions.get(session_key(session_id)) or {})
-    state.update(changes, at=datetime.now(UTC).isoformat())
-    await durable_set(sessions, session_key(session_id), state, lease)
-
-
-async def _record_result(message: Any, result: dict[str, Any], lease: Lease) -> None:
-    """Publish a result; return once Kafka has it."""
-    await acknowledged(
-        results_topic.send(key=message.key, value=codec().encode("ControllerResult", result)),
-        lease,
-    )
-    EVENTS_PRODUCED.labels("results").inc()
-
-
-async def look_up_push(fields: dict[str, Any], lease: Lease) -> tuple[Lookup, str]:
-    """Ask the Controller whether it has an interrupted push's permit (validate/plate).
-
-    ``(verdict, why)``: ``SHOWN`` and ``ABSENT`` only from an answer that could have listed
-    the permit; ``UNKNOWN`` when the Controller refused the lookup (an ErrorCode), kept
-    failing while it answered other calls (``LOOKUP_ATTEMPTS`` transient failures with
-    the circuit closed; an outage, which opens the circuit, is waited out like any
-    other) or cannot show the permit (it is not active now: ended, or starting later).
-    """
-    attempts = failures = 0
-    while True:
-        answer, attempts = await call_until_answered(
-            "validate/plate",
-            {"plate": fields["plate"]},
-            lease,
-            attempt=attempts,
-            stop_when_lost=True,
-        )
-        if answer is not None:
-            break
-        failures += breaker.state is CircuitState.CLOSED
-        if failures >= LOOKUP_ATTEMPTS:
-            return Lookup.UNKNOWN, f"validate/plate failed {failures} times in a row"
-    if isinstance(answer, PermanentError):
-        return Lookup.UNKNOWN, f"validate/plate refused: {answer}"
-    try:
-        permits = plate_permits(answer.body)
-    except Exception as exc:  # any unreadable answer: no conclusion, never "absent"
-        return Lookup.UNKNOWN, f"validate/plate answer unreadable: {type(exc).__name__}"
-    verdict = push_lookup(
-        permits,
-        fields.get("start_time"),
-        fields["end_time"],
-        datetime.now(UTC),
-        CONTROLLER_TIMEZONE,
-    )
-    why = {
-        Lookup.SHOWN: "the Controller shows a permit ending at its end time",
-        Lookup.ABSENT: "the Controller shows no such permit",
-        Lookup.UNKNOWN: "the permit is not active now, so validate/plate cannot show it",
-    }[verdict]
-    return verdict, why
 
 
 def in_doubt_details(command: dict[str, Any], fields: dict[str, Any], why: str) -> str:
@@ -338,259 +125,499 @@ def in_doubt_details(command: dict[str, Any], fields: dict[str, Any], why: str) 
     )
 
 
-async def _mark_in_doubt(
-    message: Any, command: dict[str, Any], fields: dict[str, Any], why: str, lease: Lease
-) -> None:
-    """The push may have been applied, but the Controller cannot tell us its reference.
+class Dispatcher:
+    """The dispatcher of one worker: its tables, its Controller client and circuit.
 
-    A dead letter (reason ``in_doubt``, what to look for in the Controller) for the push
-    itself, then the session state, then the journal: ``parkstream dlq list --reason
-    in_doubt`` shows it and ``parkstream dlq resolve`` settles it.
+    ``journal``: command id -> ``{"state": "intent" | "done", ...}``; keyed writes land in
+    the partition of the command being processed, so the journal is co-partitioned with
+    the commands.
+
+    ``sessions``: parkstream reference id (as bytes: ``session_key``) -> ``{"controller_ref",
+    "state", "at", "error_code", ...}``: what became of each session, and the Controller's
+    reference id learned from its push. Bytes keys are stored raw, the same bytes as the
+    commands topic's key: /sessions/{ref} is routed by hashing the serialized key. With
+    str keys Faust serializes them as JSON ('"ps-..."'), which hashed to another
+    partition for about two keys in three, and the request reached a worker without the
+    session (404).
     """
-    session_id, command_id = command["session_id"], command["command_id"]
-    details = in_doubt_details(command, fields, why)
-    await send_dead_letter(
-        message, dead_letter(message, "in_doubt", None, details, command_id), lease
-    )
-    await _session_update(
-        session_id,
-        lease,
-        state=SessionState.IN_DOUBT,
-        error_code=None,
-        error_message=details,
-        plate=fields.get("plate"),
-        zone=fields.get("zone"),
-        end=fields["end_time"].isoformat() if fields.get("end_time") else None,
-    )
-    await _journal(command_id, done_entry(datetime.now(UTC), "in_doubt"), lease)
-    IN_DOUBT.inc()
-    RECONCILED.labels("in_doubt").inc()
-    log.warning('%s session_id="%s" command_id="%s"', details, session_id, command_id)
 
+    def __init__(self, worker: WorkerApp, controller: ControllerClient | None = None) -> None:
+        settings = worker.settings
+        self.worker = worker
+        self.settings = settings
+        self.journal = worker.table("journal", key_type=str)
+        self.sessions = worker.table("sessions", key_type=bytes)
+        self.journal_retention = timedelta(days=settings.journal_retention_days)
+        self.controller_timezone = ZoneInfo(settings.controller_timezone)
+        self.breaker = CircuitBreaker()
+        self._controller = controller
+        # At most PARKSTREAM_CONTROLLER_CONCURRENCY calls in flight (reconciliation included).
+        self._calls = asyncio.Semaphore(settings.controller_concurrency)
+        self._journal_pruned_on: dict[int, date] = {}
+        self.acks = worker.track("dispatch", InOrderAcks())
 
-async def _held_for_session(
-    message: Any, command: dict[str, Any], session: dict[str, Any] | None, lease: Lease
-) -> bool:
-    """Dead-letter an update/delete that cannot be translated; True when it was."""
-    state = (session or {}).get("state")
-    if state == SessionState.IN_DOUBT:
-        reason, code, text = "in_doubt", None, "session in doubt: awaiting the Controller reference"
-    elif not (session or {}).get("controller_ref"):
-        reason, code, text = "controller_reference_unknown", 9009, "Record not found."
-    else:
-        return False
-    letter = dead_letter(message, reason, code, text, command["command_id"])
-    await send_dead_letter(message, letter, lease)
-    # Held once: a redelivery must not hold it again, or a replay would apply it twice.
-    await _journal(command["command_id"], done_entry(datetime.now(UTC), "held", code), lease)
-    return True
-
-
-async def _resolve(command: dict[str, Any], lease: Lease) -> None:
-    """An operator's answer for a session in doubt: the Controller's reference id."""
-    session_id = command["session_id"]
-    await _session_update(
-        session_id,
-        lease,
-        state=SessionState.DELIVERED,
-        controller_ref=command["body"]["controller_ref"],
-        error_message=None,
-    )
-    await _journal(command["command_id"], done_entry(datetime.now(UTC), "resolved"), lease)
-    log.info('session resolved session_id="%s"', session_id)
-
-
-async def _settle_rejection(
-    message: Any,
-    command: dict[str, Any],
-    fields: dict[str, Any],
-    answer: PermanentError,
-    attempts: int,
-    lease: Lease,
-) -> None:
-    """A permanent refusal: dead letter, result, session state, then the journal."""
-    rejected = answer if isinstance(answer, ControllerRejected) else None
-    reason = "controller_rejected" if rejected else type(answer).__name__
-    letter = dead_letter(message, reason, answer.error_code, answer.reason, command["command_id"])
-    await send_dead_letter(message, letter, lease)
-    if rejected is not None:
-        await _record_result(
-            message, result_record(command, fields, attempts, rejected=rejected), lease
-        )
-    if command["endpoint"] == "permits/push":
-        await _session_update(
-            command["session_id"],
-            lease,
-            state=SessionState.DEAD_LETTERED,
-            error_code=answer.error_code,
-            error_message=answer.reason,
-        )
-    await _journal(
-        command["command_id"], done_entry(datetime.now(UTC), "rejected", answer.error_code), lease
-    )
-
-
-async def _settle_applied(
-    message: Any,
-    command: dict[str, Any],
-    fields: dict[str, Any],
-    reply: ControllerReply | None,
-    attempts: int,
-    lease: Lease,
-) -> None:
-    """Applied: result and session state, both acknowledged before the journal says done."""
-    endpoint, session_id = command["endpoint"], command["session_id"]
-    now = datetime.now(UTC)
-    recorded = [
-        _record_result(message, result_record(command, fields, attempts, reply=reply), lease)
-    ]
-    if endpoint == "permits/push" and reply is not None and reply.reference_id:
-        recorded.append(
-            _session_update(
-                session_id, lease, state=SessionState.DELIVERED, controller_ref=reply.reference_id
+    def controller(self) -> ControllerClient:
+        """The worker's one pooled Controller client (created on first use)."""
+        if self._controller is None:
+            settings = self.settings
+            self._controller = ControllerClient(
+                settings.controller_url,
+                settings.controller_client,
+                settings.controller_api_token,
+                timeout=settings.controller_timeout,
+                max_connections=settings.controller_concurrency,
             )
+        return self._controller
+
+    async def aclose(self) -> None:
+        """Close the Controller client (at the worker's shutdown)."""
+        if self._controller is not None:
+            await self._controller.aclose()
+
+    async def call_until_answered(
+        self,
+        endpoint: str,
+        fields: dict[str, Any],
+        lease: Lease,
+        *,
+        attempt: int = 0,
+        stop_when_lost: bool = False,
+    ) -> tuple[ControllerReply | PermanentError | None, int]:
+        """Call until the Controller gives a final answer: a reply, or a permanent error.
+
+        Transient failures are retried, through the circuit breaker, for as long as they
+        last. Returns the final answer and the number of calls made so far (``attempt``
+        counts the earlier ones). With ``stop_when_lost``, returns ``None`` instead of
+        retrying once a call that reached the Controller failed transiently (after its
+        backoff): that call may have been applied, and the caller re-sends it by the
+        journal's rules. A call that never left (no connection could be made) is simply
+        made again. Raises ``Revoked``
+        as soon as the lease stops being valid before a call (a wait is cut short).
+        """
+        while True:
+            wait = self.breaker.wait_seconds()
+            CIRCUIT.set(self.breaker.state)
+            if wait > 0:
+                await lease.sleep(wait)
+                continue
+            try:
+                lease.check_call()
+            except Revoked:
+                self.breaker.release_probe()
+                raise
+            attempt += 1
+            self.worker.watchdog.progressed()
+            try:
+                async with self._calls:
+                    IN_FLIGHT.inc()
+                    try:
+                        with CONTROLLER_LATENCY.labels(endpoint).time():
+                            reply = await self.controller().call(endpoint, fields)
+                    finally:
+                        IN_FLIGHT.dec()
+                        self.worker.watchdog.progressed()
+            except TransientError as exc:
+                self.breaker.record_failure()
+                CONTROLLER_CALLS.labels(endpoint, "transient", "").inc()
+                RETRIES.labels(endpoint).inc()
+                delay = backoff_delay(attempt, exc.retry_after)
+                log.warning(
+                    'controller call will be retried endpoint="%s" attempt=%d error="%s" delay=%.2f',
+                    endpoint,
+                    attempt,
+                    type(exc).__name__,
+                    delay,
+                )
+                await lease.sleep(delay)
+                if stop_when_lost and not exc.never_sent:
+                    return None, attempt
+                continue
+            except PermanentError as exc:
+                self.breaker.record_success()  # the Controller answered: it is up
+                CONTROLLER_CALLS.labels(endpoint, "rejected", str(exc.error_code or "")).inc()
+                return exc, attempt
+            except BaseException:
+                self.breaker.release_probe()  # no answer either way: let another call probe
+                raise
+            finally:
+                CIRCUIT.set(self.breaker.state)
+            self.breaker.record_success()
+            CONTROLLER_CALLS.labels(endpoint, "applied", "").inc()
+            return reply, attempt
+
+    async def _journal(self, command_id: str, entry: dict[str, Any], lease: Lease) -> None:
+        """Write a journal entry; return once Kafka has it (``streams.durable``).
+
+        An intent is durable before the call it announces. An outcome is written after
+        everything it vouches for (the result, the session state, a dead letter) is
+        durable, and before the key's next command starts: after a crash only a key's one
+        in-flight command can be unsettled, and a ``done`` entry never outlives its effects.
+        """
+        await durable_set(self.journal, command_id, {**entry, "partition": lease.partition}, lease)
+
+    async def _prune_journal(self, lease: Lease, now: datetime) -> None:
+        """Once a day per partition: drop its ``done`` entries older than the retention.
+
+        A command redelivered or re-sent by a vendor after that is no longer recognised by
+        the journal (dedupe still drops a second create of a session at any time), so the
+        retention (``PARKSTREAM_JOURNAL_RETENTION_DAYS``, at least 1) must outlast any
+        redelivery and any vendor retry. The scan is of the whole table, once a day.
+        """
+        partition, today = lease.partition, now.date()
+        if self._journal_pruned_on.get(partition) == today:
+            return
+        self._journal_pruned_on[partition] = today
+        stale = expired(
+            self.journal.items(), partition, now, self.journal_retention
+        )  # read before deleting
+        if stale:
+            await durable_delete(
+                self.journal, stale, lease
+            )  # tombstones in this partition's changelog
+            log.info(
+                'journal pruned partition=%d entries=%d day="%s"', partition, len(stale), today
+            )
+        JOURNAL_PRUNED.inc(len(stale))
+
+    async def _session_update(self, session_id: str | None, lease: Lease, **changes: Any) -> None:
+        """Record what became of a session; return once Kafka has it."""
+        if session_id is None:
+            return
+        state = dict(self.sessions.get(session_key(session_id)) or {})
+        state.update(changes, at=datetime.now(UTC).isoformat())
+        await durable_set(self.sessions, session_key(session_id), state, lease)
+
+    async def _record_result(self, message: Any, result: dict[str, Any], lease: Lease) -> None:
+        """Publish a result; return once Kafka has it."""
+        await acknowledged(
+            self.worker.results_topic.send(
+                key=message.key, value=codec().encode("ControllerResult", result)
+            ),
+            lease,
         )
-    elif endpoint == "permits/delete":
-        recorded.append(_session_update(session_id, lease, state=SessionState.DELETED))
-    await asyncio.gather(*recorded)
-    if command.get("accepted_at") is not None:
-        END_TO_END.observe(max(0.0, (now - command["accepted_at"]).total_seconds()))
-    await _journal(command["command_id"], done_entry(now, "applied"), lease)
-    log.debug(
-        'command applied endpoint="%s" command_id="%s" attempts=%d',
-        endpoint,
-        command["command_id"],
-        attempts,
-    )
+        EVENTS_PRODUCED.labels("results").inc()
 
+    async def look_up_push(self, fields: dict[str, Any], lease: Lease) -> tuple[Lookup, str]:
+        """Ask the Controller whether it has an interrupted push's permit (validate/plate).
 
-async def _reconciled_step(
-    message: Any, command: dict[str, Any], fields: dict[str, Any], lease: Lease
-) -> bool:
-    """Before re-sending an interrupted push: False when it was settled as in doubt.
+        ``(verdict, why)``: ``SHOWN`` and ``ABSENT`` only from an answer that could have listed
+        the permit; ``UNKNOWN`` when the Controller refused the lookup (an ErrorCode), kept
+        failing while it answered other calls (``LOOKUP_ATTEMPTS`` transient failures with
+        the circuit closed; an outage, which opens the circuit, is waited out like any
+        other) or cannot show the permit (it is not active now: ended, or starting later).
+        """
+        attempts = failures = 0
+        while True:
+            answer, attempts = await self.call_until_answered(
+                "validate/plate",
+                {"plate": fields["plate"]},
+                lease,
+                attempt=attempts,
+                stop_when_lost=True,
+            )
+            if answer is not None:
+                break
+            failures += self.breaker.state is CircuitState.CLOSED
+            if failures >= LOOKUP_ATTEMPTS:
+                return Lookup.UNKNOWN, f"validate/plate failed {failures} times in a row"
+        if isinstance(answer, PermanentError):
+            return Lookup.UNKNOWN, f"validate/plate refused: {answer}"
+        try:
+            permits = plate_permits(answer.body)
+        except Exception as exc:  # any unreadable answer: no conclusion, never "absent"
+            return Lookup.UNKNOWN, f"validate/plate answer unreadable: {type(exc).__name__}"
+        verdict = push_lookup(
+            permits,
+            fields.get("start_time"),
+            fields["end_time"],
+            datetime.now(UTC),
+            self.controller_timezone,
+        )
+        why = {
+            Lookup.SHOWN: "the Controller shows a permit ending at its end time",
+            Lookup.ABSENT: "the Controller shows no such permit",
+            Lookup.UNKNOWN: "the permit is not active now, so validate/plate cannot show it",
+        }[verdict]
+        return verdict, why
 
-    The push is sent again only when validate/plate answered, could have shown the
-    permit and did not. With ``PARKSTREAM_RECONCILE_BY_PERMIT_NO`` a push with a ticket
-    number is also sent again when the lookup cannot tell, trusting the Controller to
-    refuse a repeated ticket number (9022, then: in doubt); see docs/delivery.md.
-    """
-    verdict, why = await look_up_push(fields, lease)
-    if verdict is Lookup.ABSENT:
+    async def _mark_in_doubt(
+        self, message: Any, command: dict[str, Any], fields: dict[str, Any], why: str, lease: Lease
+    ) -> None:
+        """The push may have been applied, but the Controller cannot tell us its reference.
+
+        A dead letter (reason ``in_doubt``, what to look for in the Controller) for the push
+        itself, then the session state, then the journal: ``parkstream dlq list --reason
+        in_doubt`` shows it and ``parkstream dlq resolve`` settles it.
+        """
+        session_id, command_id = command["session_id"], command["command_id"]
+        details = in_doubt_details(command, fields, why)
+        await self.worker.send_dead_letter(
+            message, dead_letter(message, "in_doubt", None, details, command_id), lease
+        )
+        await self._session_update(
+            session_id,
+            lease,
+            state=SessionState.IN_DOUBT,
+            error_code=None,
+            error_message=details,
+            plate=fields.get("plate"),
+            zone=fields.get("zone"),
+            end=fields["end_time"].isoformat() if fields.get("end_time") else None,
+        )
+        await self._journal(command_id, done_entry(datetime.now(UTC), "in_doubt"), lease)
+        IN_DOUBT.inc()
+        RECONCILED.labels("in_doubt").inc()
+        log.warning('%s session_id="%s" command_id="%s"', details, session_id, command_id)
+
+    async def _held_for_session(
+        self, message: Any, command: dict[str, Any], session: dict[str, Any] | None, lease: Lease
+    ) -> bool:
+        """Dead-letter an update/delete that cannot be translated; True when it was."""
+        state = (session or {}).get("state")
+        if state == SessionState.IN_DOUBT:
+            reason, code, text = (
+                "in_doubt",
+                None,
+                "session in doubt: awaiting the Controller reference",
+            )
+        elif not (session or {}).get("controller_ref"):
+            reason, code, text = "controller_reference_unknown", 9009, "Record not found."
+        else:
+            return False
+        letter = dead_letter(message, reason, code, text, command["command_id"])
+        await self.worker.send_dead_letter(message, letter, lease)
+        # Held once: a redelivery must not hold it again, or a replay would apply it twice.
+        await self._journal(
+            command["command_id"], done_entry(datetime.now(UTC), "held", code), lease
+        )
         return True
-    if verdict is Lookup.UNKNOWN and settings.reconcile_by_permit_no and fields.get("permit_no"):
-        return True
-    await _mark_in_doubt(message, command, fields, why, lease)
-    return False
 
+    async def _resolve(self, command: dict[str, Any], lease: Lease) -> None:
+        """An operator's answer for a session in doubt: the Controller's reference id."""
+        session_id = command["session_id"]
+        await self._session_update(
+            session_id,
+            lease,
+            state=SessionState.DELIVERED,
+            controller_ref=command["body"]["controller_ref"],
+            error_message=None,
+        )
+        await self._journal(command["command_id"], done_entry(datetime.now(UTC), "resolved"), lease)
+        log.info('session resolved session_id="%s"', session_id)
 
-async def apply_command(event: faust.EventT[Any], lease: Lease) -> None:
-    """Apply one command and record its outcome; never raises for bad input.
+    async def _settle_rejection(
+        self,
+        message: Any,
+        command: dict[str, Any],
+        fields: dict[str, Any],
+        answer: PermanentError,
+        attempts: int,
+        lease: Lease,
+    ) -> None:
+        """A permanent refusal: dead letter, result, session state, then the journal."""
+        rejected = answer if isinstance(answer, ControllerRejected) else None
+        reason = "controller_rejected" if rejected else type(answer).__name__
+        letter = dead_letter(
+            message, reason, answer.error_code, answer.reason, command["command_id"]
+        )
+        await self.worker.send_dead_letter(message, letter, lease)
+        if rejected is not None:
+            await self._record_result(
+                message, result_record(command, fields, attempts, rejected=rejected), lease
+            )
+        if command["endpoint"] == "permits/push":
+            await self._session_update(
+                command["session_id"],
+                lease,
+                state=SessionState.DEAD_LETTERED,
+                error_code=answer.error_code,
+                error_message=answer.reason,
+            )
+        await self._journal(
+            command["command_id"],
+            done_entry(datetime.now(UTC), "rejected", answer.error_code),
+            lease,
+        )
 
-    Raises ``Revoked`` when the lease ended before the outcome was recorded: nothing
-    more is written, and the command is redelivered to the partition's next owner.
-    """
-    message = event.message
-    try:
-        _, command = codec().decode(message.value, expected="ControllerCommand")
-    except DecodeError as exc:
-        letter = dead_letter(message, "undecodable", error_message=str(exc))
-        await send_dead_letter(message, letter, lease)
-        return
-    command_id, endpoint = command["command_id"], command["endpoint"]
-    if endpoint == RESOLVE_ENDPOINT:
-        await _resolve(command, lease)
-        return
-    step = next_step(journal.get(command_id), endpoint)
-    if step is Step.SKIP:
-        RECONCILED.labels("skipped").inc()
-        log.debug('command already done command_id="%s"', command_id)
-        return
-    session_id = command["session_id"]
-    session = sessions.get(session_key(session_id)) if session_id else None
-    if endpoint in ("permits/update", "permits/delete") and await _held_for_session(
-        message, command, session, lease
-    ):
-        return
-    try:
-        fields = call_fields(command, (session or {}).get("controller_ref"))
-    except ContractError as exc:
-        letter = dead_letter(message, "schema_violation", exc.code, exc.message, command_id)
-        await send_dead_letter(message, letter, lease)
-        await _journal(command_id, done_entry(datetime.now(UTC), "rejected", exc.code), lease)
-        return
+    async def _settle_applied(
+        self,
+        message: Any,
+        command: dict[str, Any],
+        fields: dict[str, Any],
+        reply: ControllerReply | None,
+        attempts: int,
+        lease: Lease,
+    ) -> None:
+        """Applied: result and session state, both acknowledged before the journal says done."""
+        endpoint, session_id = command["endpoint"], command["session_id"]
+        now = datetime.now(UTC)
+        recorded = [
+            self._record_result(
+                message, result_record(command, fields, attempts, reply=reply), lease
+            )
+        ]
+        if endpoint == "permits/push" and reply is not None and reply.reference_id:
+            recorded.append(
+                self._session_update(
+                    session_id,
+                    lease,
+                    state=SessionState.DELIVERED,
+                    controller_ref=reply.reference_id,
+                )
+            )
+        elif endpoint == "permits/delete":
+            recorded.append(self._session_update(session_id, lease, state=SessionState.DELETED))
+        await asyncio.gather(*recorded)
+        if command.get("accepted_at") is not None:
+            END_TO_END.observe(max(0.0, (now - command["accepted_at"]).total_seconds()))
+        await self._journal(command["command_id"], done_entry(now, "applied"), lease)
+        log.debug(
+            'command applied endpoint="%s" command_id="%s" attempts=%d',
+            endpoint,
+            command["command_id"],
+            attempts,
+        )
 
-    lease.check_call()  # a revoked command writes no intent
-    if step is Step.CALL:
-        await _journal(command_id, intent_entry(datetime.now(UTC)), lease)
-    attempts = 0
-    while True:
-        if step is Step.RECONCILE_PUSH and not await _reconciled_step(
-            message, command, fields, lease
+    async def _reconciled_step(
+        self, message: Any, command: dict[str, Any], fields: dict[str, Any], lease: Lease
+    ) -> bool:
+        """Before re-sending an interrupted push: False when it was settled as in doubt.
+
+        The push is sent again only when validate/plate answered, could have shown the
+        permit and did not. With ``PARKSTREAM_RECONCILE_BY_PERMIT_NO`` a push with a ticket
+        number is also sent again when the lookup cannot tell, trusting the Controller to
+        refuse a repeated ticket number (9022, then: in doubt); see docs/delivery.md.
+        """
+        verdict, why = await self.look_up_push(fields, lease)
+        if verdict is Lookup.ABSENT:
+            return True
+        if (
+            verdict is Lookup.UNKNOWN
+            and self.settings.reconcile_by_permit_no
+            and fields.get("permit_no")
+        ):
+            return True
+        await self._mark_in_doubt(message, command, fields, why, lease)
+        return False
+
+    async def apply_command(self, event: faust.EventT[Any], lease: Lease) -> None:
+        """Apply one command and record its outcome; never raises for bad input.
+
+        Raises ``Revoked`` when the lease ended before the outcome was recorded: nothing
+        more is written, and the command is redelivered to the partition's next owner.
+        """
+        message = event.message
+        try:
+            _, command = codec().decode(message.value, expected="ControllerCommand")
+        except DecodeError as exc:
+            letter = dead_letter(message, "undecodable", error_message=str(exc))
+            await self.worker.send_dead_letter(message, letter, lease)
+            return
+        command_id, endpoint = command["command_id"], command["endpoint"]
+        if endpoint == RESOLVE_ENDPOINT:
+            await self._resolve(command, lease)
+            return
+        step = next_step(self.journal.get(command_id), endpoint)
+        if step is Step.SKIP:
+            RECONCILED.labels("skipped").inc()
+            log.debug('command already done command_id="%s"', command_id)
+            return
+        session_id = command["session_id"]
+        session = self.sessions.get(session_key(session_id)) if session_id else None
+        if endpoint in ("permits/update", "permits/delete") and await self._held_for_session(
+            message, command, session, lease
         ):
             return
-        if step is not Step.CALL:
-            RECONCILED.labels("pushed_again" if step is Step.RECONCILE_PUSH else "reapplied").inc()
-        answer, attempts = await call_until_answered(
-            endpoint, fields, lease, attempt=attempts, stop_when_lost=True
-        )
-        if answer is not None:
-            break
-        step = resend_step(endpoint)  # the answer was lost: the call may have been applied
-    if isinstance(answer, PermanentError) and pushed_before(step, answer.error_code):
-        why = "a re-sent push was refused as a duplicate (9022)"
-        await _mark_in_doubt(message, command, fields, why, lease)
-    elif isinstance(answer, PermanentError) and not applied_before(
-        step, endpoint, answer.error_code
-    ):
-        await _settle_rejection(message, command, fields, answer, attempts, lease)
-    else:
-        reply = answer if isinstance(answer, ControllerReply) else None
-        await _settle_applied(message, command, fields, reply, attempts, lease)
-
-
-_acks = track("dispatch", InOrderAcks())
-
-
-@app.agent(commands_topic)
-async def dispatch(stream: faust.StreamT[Any]) -> None:
-    """Feed commands to the keyed scheduler; acknowledge deliveries only in order."""
-
-    async def work(item: tuple[int, faust.EventT[Any], Lease]) -> None:
-        delivery, event, lease = item
         try:
-            lease.check_call()  # queued when its partition was revoked: never started
-            with lease.working():
-                await apply_command(event, lease)
-                await _prune_journal(lease, datetime.now(UTC))
-        except Revoked:
-            ABANDONED.inc()
+            fields = call_fields(command, (session or {}).get("controller_ref"))
+        except ContractError as exc:
+            letter = dead_letter(message, "schema_violation", exc.code, exc.message, command_id)
+            await self.worker.send_dead_letter(message, letter, lease)
+            await self._journal(
+                command_id, done_entry(datetime.now(UTC), "rejected", exc.code), lease
+            )
             return
-        _acks.finished(event, delivery)
-        watchdog.progressed()
 
-    # As many keys in flight as calls (issue 15 measures more keys than call slots).
-    keys = settings.controller_concurrency
-    scheduler: KeyedScheduler[tuple[int, faust.EventT[Any], Lease]] = KeyedScheduler(
-        work, keys, max_outstanding=keys * 2, on_failure=stop_worker
-    )
-    try:
-        async for event in unacked_events(stream):
-            EVENTS_CONSUMED.labels("commands").inc()
-            delivery = await delivered(_acks, event, seek)
-            if delivery is None:
-                continue
-            lease = ownership.lease(event.message.tp)
-            await scheduler.submit(event.key, (delivery, event, lease))
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        stop_worker(exc)
-        raise
-    finally:
-        await scheduler.cancel()
+        lease.check_call()  # a revoked command writes no intent
+        if step is Step.CALL:
+            await self._journal(command_id, intent_entry(datetime.now(UTC)), lease)
+        attempts = 0
+        while True:
+            if step is Step.RECONCILE_PUSH and not await self._reconciled_step(
+                message, command, fields, lease
+            ):
+                return
+            if step is not Step.CALL:
+                RECONCILED.labels(
+                    "pushed_again" if step is Step.RECONCILE_PUSH else "reapplied"
+                ).inc()
+            answer, attempts = await self.call_until_answered(
+                endpoint, fields, lease, attempt=attempts, stop_when_lost=True
+            )
+            if answer is not None:
+                break
+            step = resend_step(endpoint)  # the answer was lost: the call may have been applied
+        if isinstance(answer, PermanentError) and pushed_before(step, answer.error_code):
+            why = "a re-sent push was refused as a duplicate (9022)"
+            await self._mark_in_doubt(message, command, fields, why, lease)
+        elif isinstance(answer, PermanentError) and not applied_before(
+            step, endpoint, answer.error_code
+        ):
+            await self._settle_rejection(message, command, fields, answer, attempts, lease)
+        else:
+            reply = answer if isinstance(answer, ControllerReply) else None
+            await self._settle_applied(message, command, fields, reply, attempts, lease)
+
+    async def dispatch(self, stream: faust.StreamT[Any]) -> None:
+        """Feed commands to the keyed scheduler; acknowledge deliveries only in order."""
+        worker = self.worker
+
+        async def work(item: tuple[int, faust.EventT[Any], Lease]) -> None:
+            delivery, event, lease = item
+            try:
+                lease.check_call()  # queued when its partition was revoked: never started
+                with lease.working():
+                    await self.apply_command(event, lease)
+                    await self._prune_journal(lease, datetime.now(UTC))
+            except Revoked:
+                ABANDONED.inc()
+                return
+            self.acks.finished(event, delivery)
+            worker.watchdog.progressed()
+
+        # As many keys in flight as calls (issue 15 measures more keys than call slots).
+        keys = self.settings.controller_concurrency
+        scheduler: KeyedScheduler[tuple[int, faust.EventT[Any], Lease]] = KeyedScheduler(
+            work, keys, max_outstanding=keys * 2, on_failure=worker.stop_worker
+        )
+        try:
+            async for event in unacked_events(stream):
+                EVENTS_CONSUMED.labels("commands").inc()
+                delivery = await delivered(self.acks, event, worker.seek)
+                if delivery is None:
+                    continue
+                lease = worker.ownership.lease(event.message.tp)
+                await scheduler.submit(event.key, (delivery, event, lease))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            worker.stop_worker(exc)
+            raise
+        finally:
+            await scheduler.cancel()
 
 
-@app.on_before_shutdown.connect  # type: ignore[arg-type]  # faust types a handler as (sender, *args)
-async def _close_controller(app: faust.App, **kwargs: Any) -> None:
-    if _controller is not None:
-        await _controller.aclose()
+def register(worker: WorkerApp) -> Dispatcher:
+    """Add the dispatcher (agent ``dispatch``, tables ``journal`` and ``sessions``)."""
+    dispatcher = Dispatcher(worker)
+
+    async def dispatch(stream: faust.StreamT[Any]) -> None:
+        """Apply each command to the Controller exactly once, in order per key."""
+        await dispatcher.dispatch(stream)
+
+    async def close_controller(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await dispatcher.aclose()
+
+    worker.app.agent(worker.commands_topic, name=f"{__name__}.dispatch")(dispatch)
+    worker.app.on_before_shutdown.connect(close_controller)  # type: ignore[arg-type]
+    return dispatcher

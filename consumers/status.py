@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.dispatch import session_key, sessions
-from streams.app import app
+from consumers.dispatch import Dispatcher, session_key
+from streams.app import WorkerApp
 
 
 def session_status(reference_id: str, state: dict[str, Any]) -> dict[str, Any]:
@@ -25,10 +25,15 @@ def session_status(reference_id: str, state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@app.page("/sessions/{reference_id}")
-@app.table_route(table=sessions, match_info="reference_id")
-async def get_session(web: Any, request: Any, reference_id: str) -> Any:
-    state = sessions.get(session_key(reference_id))
-    if state is None:
-        return web.json({"reference_id": reference_id, "state": None}, status=404)
-    return web.json(session_status(reference_id, state))
+def register(worker: WorkerApp, dispatcher: Dispatcher) -> None:
+    """Add ``GET /sessions/{reference_id}``, routed to the worker owning the key."""
+    sessions = dispatcher.sessions
+
+    async def get_session(web: Any, request: Any, reference_id: str) -> Any:
+        state = sessions.get(session_key(reference_id))
+        if state is None:
+            return web.json({"reference_id": reference_id, "state": None}, status=404)
+        return web.json(session_status(reference_id, state))
+
+    routed = worker.app.table_route(table=sessions, match_info="reference_id")(get_session)
+    worker.app.page("/sessions/{reference_id}")(routed)

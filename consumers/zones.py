@@ -10,12 +10,12 @@ unreachable or refusing, an answer not shaped as documented) keeps the last good
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from consumers.dispatch import controller
 from parkstream.controller import ControllerClient
 from parkstream.errors import ParkstreamError
 from streams import stats
-from streams.app import app
+from streams.app import WorkerApp
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,14 @@ async def refresh_zones(client: ControllerClient) -> bool:
     return True
 
 
-@app.task  # type: ignore[untyped-decorator]
-async def first_zones_refresh() -> None:
-    await refresh_zones(controller())
+def register(worker: WorkerApp, controller: Callable[[], ControllerClient]) -> None:
+    """Refresh the zone labels at start and every ``ZONES_REFRESH_SECONDS``."""
 
+    async def first_zones_refresh() -> None:
+        await refresh_zones(controller())
 
-@app.timer(interval=ZONES_REFRESH_SECONDS, on_leader=False)  # type: ignore[untyped-decorator]
-async def refresh_controller_zones() -> None:
-    await refresh_zones(controller())
+    async def refresh_controller_zones() -> None:
+        await refresh_zones(controller())
+
+    worker.app.task(first_zones_refresh)
+    worker.app.timer(interval=ZONES_REFRESH_SECONDS, on_leader=False)(refresh_controller_zones)

@@ -1,50 +1,75 @@
-"""Start the Faust worker: the planning agent (streams/) and the dispatcher (consumers/)."""
+"""The worker, assembled in one place: the planning agents (streams/), the dispatcher
+(consumers/), the statistics, and the tasks that keep the Controller's lists fresh.
+
+``build_worker(settings)`` makes every part from one ``Settings`` value and registers it
+on the worker's Faust app by an explicit call; nothing is registered by importing a
+module. ``run_worker`` builds it, creates missing topics, and runs it.
+"""
 
 from __future__ import annotations
 
-import importlib
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 
+from consumers import dispatch, status, user_types, zones
+from consumers.dispatch import Dispatcher
 from parkstream.kafka import ensure_topics
 from parkstream.settings import Settings
+from streams import lag, stats
+from streams.app import Planning, WorkerApp, register_ops, register_planning
 
-WORKER_MODULES = (
-    "streams.app",
-    "consumers.dispatch",
-    "consumers.status",
-    "consumers.user_types",
-    "streams.stats",
-    "consumers.zones",
-    "streams.lag",
-)
+
+@dataclass(frozen=True)
+class BuiltWorker:
+    """The parts of one worker, for ``run_worker`` and for tests that look inside."""
+
+    parts: WorkerApp
+    planning: Planning
+    dispatcher: Dispatcher
+
+    @property
+    def app(self) -> faust.App:
+        return self.parts.app
+
+
+def build_worker(settings: Settings) -> BuiltWorker:
+    """Every agent, table, timer and web view of the worker, from ``settings``."""
+    parts = WorkerApp(settings)
+    register_ops(parts)
+    planning = register_planning(parts)
+    dispatcher = dispatch.register(parts)
+    status.register(parts, dispatcher)
+    user_types.register(parts, planning.user_types.update, dispatcher.controller)
+    stats.register(parts, planning.zones)
+    zones.register(parts, dispatcher.controller)
+    lag.register(parts)
+    return BuiltWorker(parts, planning, dispatcher)
 
 
 class Worker(faust.Worker):
-    """Faust's worker, whose stop first settles the work under way (``streams.app.quiesce``).
+    """Faust's worker, whose stop first settles the work under way (``WorkerApp.quiesce``).
 
     Calls under way finish and record their outcome, no new one starts, a retry waiting
     out an outage gives up at once: the stop takes at most the drain bound
     (``PARKSTREAM_CONTROLLER_TIMEOUT_SECONDS`` + 5 s) plus Faust's own shutdown.
     """
 
-    async def _stop_on_signal(self, signal: Any) -> None:
-        from streams.app import quiesce
+    def __init__(self, built: BuiltWorker, **kwargs: Any) -> None:
+        super().__init__(built.app, **kwargs)
+        self._parts = built.parts
 
-        await quiesce(f"signal {getattr(signal, 'name', signal)}")
+    async def _stop_on_signal(self, signal: Any) -> None:
+        await self._parts.quiesce(f"signal {getattr(signal, 'name', signal)}")
         await super()._stop_on_signal(signal)
 
 
 def run_worker(settings: Settings) -> None:
     """Create missing topics, then run the worker until SIGTERM / Ctrl+C (graceful stop)."""
-    # Importing a module registers its agents, tables and web views on the Faust app.
-    for module in WORKER_MODULES:
-        importlib.import_module(module)
-    from streams.app import app
-
-    changelogs = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
+    built = build_worker(settings)
+    changelogs = [table.changelog_topic.get_topic_name() for table in built.app.tables.values()]
     ensure_topics(settings, also_check=changelogs)
     (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
-    worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True, override_logging=False)
+    worker = Worker(built, loglevel=settings.log_level.lower(), quiet=True, override_logging=False)
     worker.execute_from_commandline()

@@ -1,13 +1,19 @@
-r"""The parkstream Faust worker: topics, tables and the planning agents.
+r"""The parkstream Faust worker: its shared parts, the planning agents and the ops pages.
 
     sessions.v1 --.
     vehicles.v1 --+-- decode -> enrich -> dedupe -> plan --> commands.v1 --dispatch--> Controller
     users.v1 -----'                                          (consumers/)  \--> results.v1 / dlq.v1
 
+Nothing here runs when imported. ``WorkerApp(settings)`` builds the Faust app, its
+topics, the partition leases and the stall watchdog; ``register_planning`` and
+``register_ops`` add the planning agents and the ops pages to it, and the worker
+assembly (``parkstream.worker.build_worker``) calls them with the other modules'
+``register`` functions.
+
 Topics carry raw bytes and the agents decode them (``schemas.avro``), so an
 undecodable record becomes a dead letter instead of crashing an agent. Enrichment
 and dedupe are plain functions (``streams/enrich.py``, ``streams/dedupe.py``); the
-agents here only do I/O. Settings come from ``PARKSTREAM_*`` variables.
+agents here only do I/O.
 """
 
 from __future__ import annotations
@@ -52,50 +58,34 @@ from streams.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
-settings = Settings.from_env()
-
-app = faust.App(
-    settings.app_id,
-    broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
-    store="memory://",
-    topic_partitions=settings.topic_partitions,
-    topic_replication_factor=settings.topic_replication_factor,
-    # Faust declares only its internal topics (table changelogs) with topic_partitions,
-    # so they match the source topics that parkstream.kafka.ensure_topics created.
-    consumer_auto_offset_reset="earliest",
-    # No standby replicas: a worker moved from active to standby crashes recovery with an
-    # off-by-one ConsistencyError (faust-streaming #158, seen here with two workers), and
-    # with the memory store a new owner replays the changelog anyway.
-    table_standby_replicas=0,
-    # The check compares a RocksDB file's offsets with the topic, to catch a wiped topic.
-    # The memory store has no file; what it compared here was Faust's own read position
-    # against an end offset one behind it (same bug family), crashing recovery.
-    recovery_consistency_check=False,
-    producer_acks=-1,
-    # A produce request left unanswered is retried after this, instead of stalling its
-    # partition (and every write queued behind it) for Faust's default 20 minutes.
-    producer_request_timeout=30,
-    # PARKSTREAM_PRODUCER_BATCH_MESSAGES=1 (the local Tansu broker): one record per batch,
-    # since Tansu answers ListOffsets wrongly for larger batches and Faust's table recovery
-    # reads changelogs up to that answer. aiokafka always admits a batch's first record.
-    producer_max_batch_size=1 if settings.producer_batch_messages == 1 else 16384,
-    broker_session_timeout=10,
-    broker_heartbeat_interval=1,
-    # A revocation waits for nothing of Faust's own: each agent settles or forgets its work
-    # under way itself, within PARKSTREAM_CONTROLLER_TIMEOUT_SECONDS + 5 s (streams.ownership).
-    # Faust's wait would run every delivered record to its end, a Controller outage included.
-    stream_wait_empty=False,
-    # The group waits this long for a member's revocation before it drops the member and
-    # hands its partitions on: well beyond our drain, so a new owner never runs beside it.
-    broker_rebalance_timeout=max(60.0, 3 * settings.drain_seconds),
-    web_port=settings.worker_web_port,
-    web_bind="0.0.0.0",
-    # The address other workers use to forward a table-routed request (/sessions/...):
-    # loopback on one machine; Kubernetes sets NODE_CANONICAL_URL to the pod's address.
-    web_host="127.0.0.1",
-    web_in_thread=False,
-    datadir=str(settings.data_dir / "worker"),
+EVENTS_CONSUMED = Counter(
+    "parkstream_events_consumed_total", "Records read by the worker.", ["topic"]
 )
+EVENTS_PRODUCED = Counter(
+    "parkstream_events_produced_total", "Records written by the worker.", ["topic"]
+)
+DEDUPE_DROPPED = Counter(
+    "parkstream_dedupe_dropped_total",
+    "Events dropped as duplicates of one seen within PARKSTREAM_DEDUPE_WINDOW.",
+    ["topic"],
+)
+FLAGGED = Counter(
+    "parkstream_events_flagged_total",
+    "Events pushed with a warning: unknown_zone (a disconnected record), unknown_user_type.",
+    ["topic", "flag"],
+)
+DEAD_LETTERS = Counter(
+    "parkstream_dead_letters_total",
+    "Records sent to the dead-letter topic.",
+    ["reason", "error_code"],
+)
+for _topic in ("sessions", "vehicles", "users"):
+    DEDUPE_DROPPED.labels(_topic)
+FLAGGED.labels("sessions", "unknown_zone")
+FLAGGED.labels("users", "unknown_user_type")
+
+# A worker told to stop that has not exited after this long exits by force.
+CRASH_EXIT_SECONDS = 30.0
 
 
 class _NoReadOffsetFilter(dict):  # type: ignore[type-arg]
@@ -122,114 +112,52 @@ class _Consumer(AiokafkaConsumer):
         self._read_offset = _NoReadOffsetFilter()
 
 
-app.transport.Consumer = _Consumer  # type: ignore[misc]  # Faust's documented hook
-
-
-def raw_topic(name: str) -> faust.TopicT:
-    """Topic ``name`` (``settings.topic``) carrying raw bytes: the agents decode them."""
-    return app.topic(
-        settings.topic(name),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
+def faust_app(settings: Settings) -> faust.App:
+    """The Faust app of ``settings``, with parkstream's consumer (``_Consumer``)."""
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        # Faust declares only its internal topics (table changelogs) with topic_partitions,
+        # so they match the source topics that parkstream.kafka.ensure_topics created.
+        consumer_auto_offset_reset="earliest",
+        # No standby replicas: a worker moved from active to standby crashes recovery with an
+        # off-by-one ConsistencyError (faust-streaming #158, seen here with two workers), and
+        # with the memory store a new owner replays the changelog anyway.
+        table_standby_replicas=0,
+        # The check compares a RocksDB file's offsets with the topic, to catch a wiped topic.
+        # The memory store has no file; what it compared here was Faust's own read position
+        # against an end offset one behind it (same bug family), crashing recovery.
+        recovery_consistency_check=False,
+        producer_acks=-1,
+        # A produce request left unanswered is retried after this, instead of stalling its
+        # partition (and every write queued behind it) for Faust's default 20 minutes.
+        producer_request_timeout=30,
+        # PARKSTREAM_PRODUCER_BATCH_MESSAGES=1 (the local Tansu broker): one record per batch,
+        # since Tansu answers ListOffsets wrongly for larger batches and Faust's table recovery
+        # reads changelogs up to that answer. aiokafka always admits a batch's first record.
+        producer_max_batch_size=1 if settings.producer_batch_messages == 1 else 16384,
+        broker_session_timeout=10,
+        broker_heartbeat_interval=1,
+        # A revocation waits for nothing of Faust's own: each agent settles or forgets its work
+        # under way itself, within PARKSTREAM_CONTROLLER_TIMEOUT_SECONDS + 5 s (streams.ownership).
+        # Faust's wait would run every delivered record to its end, a Controller outage included.
+        stream_wait_empty=False,
+        # The group waits this long for a member's revocation before it drops the member and
+        # hands its partitions on: well beyond our drain, so a new owner never runs beside it.
+        broker_rebalance_timeout=max(60.0, 3 * settings.drain_seconds),
+        web_port=settings.worker_web_port,
+        web_bind="0.0.0.0",
+        # The address other workers use to forward a table-routed request (/sessions/...):
+        # loopback on one machine; Kubernetes sets NODE_CANONICAL_URL to the pod's address.
+        web_host="127.0.0.1",
+        web_in_thread=False,
+        datadir=str(settings.data_dir / "worker"),
     )
-
-
-def table(name: str, key_type: type) -> faust.Table[Any, Any]:
-    """A changelogged table co-partitioned with the topics, replicated like them."""
-    built = app.Table(
-        name,
-        default=None,
-        partitions=settings.topic_partitions,
-        key_type=key_type,
-        extra_topic_configs=topic_config(settings),
-    )
-    assert isinstance(built, faust.Table)  # streams.durable writes through its serializers
-    return built
-
-
-sessions_topic = raw_topic("sessions")
-commands_topic = raw_topic("commands")
-results_topic = raw_topic("results")
-dlq_topic = raw_topic("dlq")
-
-vehicles_topic = raw_topic("vehicles")
-users_topic = raw_topic("users")
-
-EVENTS_CONSUMED = Counter(
-    "parkstream_events_consumed_total", "Records read by the worker.", ["topic"]
-)
-EVENTS_PRODUCED = Counter(
-    "parkstream_events_produced_total", "Records written by the worker.", ["topic"]
-)
-DEDUPE_DROPPED = Counter(
-    "parkstream_dedupe_dropped_total",
-    "Events dropped as duplicates of one seen within PARKSTREAM_DEDUPE_WINDOW.",
-    ["topic"],
-)
-FLAGGED = Counter(
-    "parkstream_events_flagged_total",
-    "Events pushed with a warning: unknown_zone (a disconnected record), unknown_user_type.",
-    ["topic", "flag"],
-)
-DEAD_LETTERS = Counter(
-    "parkstream_dead_letters_total",
-    "Records sent to the dead-letter topic.",
-    ["reason", "error_code"],
-)
-
-
-# Leases of the partitions this worker owns (streams.ownership) and its stall watchdog.
-ownership = Ownership(settings.drain_seconds)
-watchdog = Watchdog(settings.worker_stall_seconds)
-# Revocation: every agent's work under way settles or is forgotten before Faust moves on.
-_forgetters: list[Callable[[], object]] = []
-
-
-def on_revocation(forget: Callable[[], object]) -> None:
-    """``forget()`` runs once a revocation's drain has ended (drop what did not finish)."""
-    _forgetters.append(forget)
-
-
-async def quiesce(why: str) -> None:
-    """Stop every agent's work for the partitions this worker holds, within the drain bound."""
-    left = await ownership.revoke()
-    for forget in _forgetters:
-        forget()
-    log.info(
-        'work drained why="%s" seconds=%.2f left_unfinished=%d',
-        why,
-        ownership.last_drain_seconds,
-        left,
-    )
-
-
-@app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust types a handler as (sender, *args)
-async def _partitions_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-    await quiesce("rebalance")
-
-
-# A worker told to stop that has not exited after this long exits by force.
-CRASH_EXIT_SECONDS = 30.0
-
-
-def stop_worker(exc: BaseException) -> None:
-    """An agent failed: stop the worker (it restarts from the committed offsets).
-
-    Unacknowledged records are redelivered only to a restarted consumer, so the whole
-    worker stops. Faust's stop is graceful; should it hang, the process exits anyway.
-    """
-    log.error('agent failed; stopping the worker error="%s"', exc)
-    app.loop.create_task(app.crash(exc))
-
-    def force() -> None:
-        log.error("the worker did not stop in %.0f s; exiting", CRASH_EXIT_SECONDS)
-        os._exit(1)
-
-    timer = threading.Timer(CRASH_EXIT_SECONDS, force)
-    timer.daemon = True
-    timer.start()
+    app.transport.Consumer = _Consumer  # type: ignore[misc]  # Faust's documented hook
+    return app
 
 
 def dead_letter(
@@ -254,63 +182,154 @@ def dead_letter(
     }
 
 
-async def send_dead_letter(message: Any, record: dict[str, Any], lease: Lease) -> None:
-    """Publish a dead letter with Kafka Connect-style ``__dlq.*`` headers beside the fields."""
-    headers = {
-        "__dlq.reason": record["reason"].encode(),
-        "__dlq.topic": record["topic"].encode(),
-        "__dlq.partition": str(record["partition"]).encode(),
-        "__dlq.offset": str(record["offset"]).encode(),
-    }
-    if record["error_code"] is not None:
-        headers["__dlq.error_code"] = str(record["error_code"]).encode()
-    # Acknowledged before the caller records the command as done or acks its offset.
-    await acknowledged(
-        dlq_topic.send(
-            key=message.key, value=codec().encode("DeadLetter", record), headers=headers
-        ),
-        lease,
-    )
-    DEAD_LETTERS.labels(record["reason"], str(record["error_code"] or "")).inc()
-    EVENTS_PRODUCED.labels("dlq").inc()
-    log.warning(
-        'dead letter reason="%s" error_code="%s" topic="%s" partition=%d offset=%d key="%s" '
-        'command_id="%s"',
-        record["reason"],
-        record["error_code"] or "",
-        record["topic"],
-        record["partition"],
-        record["offset"],
-        (message.key or b"").decode(errors="replace"),
-        record["command_id"] or "",
-    )
+class WorkerApp:
+    """The worker's shared parts, built from one ``Settings`` value.
+
+    The Faust app and its topics, the leases of the partitions this worker owns
+    (``streams.ownership``), the stall watchdog (``streams.watchdog``), and the hooks
+    every agent's work is wired to: revocations, assignments, a failed agent, seeking a
+    partition back. Building it starts nothing; ``parkstream.worker`` runs it.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = faust_app(settings)
+        self.sessions_topic = self.raw_topic("sessions")
+        self.commands_topic = self.raw_topic("commands")
+        self.results_topic = self.raw_topic("results")
+        self.dlq_topic = self.raw_topic("dlq")
+        self.vehicles_topic = self.raw_topic("vehicles")
+        self.users_topic = self.raw_topic("users")
+        self.ownership = Ownership(settings.drain_seconds)
+        self.watchdog = Watchdog(settings.worker_stall_seconds)
+        # Revocation: every agent's work under way settles or is forgotten before Faust
+        # moves on; at an assignment, each tracker keeps only the partitions still held.
+        self._forgetters: list[Callable[[], object]] = []
+        self._trackers: list[InOrderAcks] = []
+        self.app.on_partitions_revoked.connect(self._partitions_revoked)  # type: ignore[arg-type]
+        self.app.on_partitions_assigned.connect(self._partitions_assigned)  # type: ignore[arg-type]
+        # Records are written (and Confluent-framed ones read) through the configured registry.
+        configure_codec(settings.schema_registry_url)
+
+    def raw_topic(self, name: str) -> faust.TopicT:
+        """Topic ``name`` (``settings.topic``) carrying raw bytes: the agents decode them."""
+        return self.app.topic(
+            self.settings.topic(name),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+
+    def table(self, name: str, key_type: type) -> faust.Table[Any, Any]:
+        """A changelogged table co-partitioned with the topics, replicated like them."""
+        built = self.app.Table(
+            name,
+            default=None,
+            partitions=self.settings.topic_partitions,
+            key_type=key_type,
+            extra_topic_configs=topic_config(self.settings),
+        )
+        assert isinstance(built, faust.Table)  # streams.durable writes through its serializers
+        return built
+
+    def on_revocation(self, forget: Callable[[], object]) -> None:
+        """``forget()`` runs once a revocation's drain has ended (drop what did not finish)."""
+        self._forgetters.append(forget)
+
+    async def quiesce(self, why: str) -> None:
+        """Stop every agent's work for the partitions this worker holds, within the drain bound."""
+        left = await self.ownership.revoke()
+        for forget in self._forgetters:
+            forget()
+        log.info(
+            'work drained why="%s" seconds=%.2f left_unfinished=%d',
+            why,
+            self.ownership.last_drain_seconds,
+            left,
+        )
+
+    async def _partitions_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
+        await self.quiesce("rebalance")
+
+    async def _partitions_assigned(self, sender: Any, assigned: Any, **kwargs: Any) -> None:
+        for acks in self._trackers:
+            acks.retain(assigned)
+
+    def stop_worker(self, exc: BaseException) -> None:
+        """An agent failed: stop the worker (it restarts from the committed offsets).
+
+        Unacknowledged records are redelivered only to a restarted consumer, so the whole
+        worker stops. Faust's stop is graceful; should it hang, the process exits anyway.
+        """
+        log.error('agent failed; stopping the worker error="%s"', exc)
+        self.app.loop.create_task(self.app.crash(exc))
+
+        def force() -> None:
+            log.error("the worker did not stop in %.0f s; exiting", CRASH_EXIT_SECONDS)
+            os._exit(1)
+
+        timer = threading.Timer(CRASH_EXIT_SECONDS, force)
+        timer.daemon = True
+        timer.start()
+
+    async def send_dead_letter(self, message: Any, record: dict[str, Any], lease: Lease) -> None:
+        """Publish a dead letter with Kafka Connect-style ``__dlq.*`` headers beside the fields."""
+        headers = {
+            "__dlq.reason": record["reason"].encode(),
+            "__dlq.topic": record["topic"].encode(),
+            "__dlq.partition": str(record["partition"]).encode(),
+            "__dlq.offset": str(record["offset"]).encode(),
+        }
+        if record["error_code"] is not None:
+            headers["__dlq.error_code"] = str(record["error_code"]).encode()
+        # Acknowledged before the caller records the command as done or acks its offset.
+        await acknowledged(
+            self.dlq_topic.send(
+                key=message.key, value=codec().encode("DeadLetter", record), headers=headers
+            ),
+            lease,
+        )
+        DEAD_LETTERS.labels(record["reason"], str(record["error_code"] or "")).inc()
+        EVENTS_PRODUCED.labels("dlq").inc()
+        log.warning(
+            'dead letter reason="%s" error_code="%s" topic="%s" partition=%d offset=%d key="%s" '
+            'command_id="%s"',
+            record["reason"],
+            record["error_code"] or "",
+            record["topic"],
+            record["partition"],
+            record["offset"],
+            (message.key or b"").decode(errors="replace"),
+            record["command_id"] or "",
+        )
+
+    def track(self, name: str, acks: InOrderAcks) -> InOrderAcks:
+        """Wire an agent's acknowledgements to the watchdog, revocations and assignments."""
+        self.watchdog.add_work(name, lambda: acks.unfinished)
+        self.on_revocation(acks.forget)
+        self._trackers.append(acks)
+        return acks
+
+    async def seek(self, tp: Any, offset: int) -> None:
+        """Hand ``tp`` over again from ``offset`` (records forgotten or skipped, ``streams.ordering``).
+
+        Through the consumer's own thread (``seek_wait``), which also moves Faust's read
+        offset; ``Consumer.seek`` called from here touched the consumer thread's state
+        directly, and the partition was never fetched again (the watchdog ended it).
+        """
+        await self.app.consumer.seek_wait({tp: offset})
+
+    def pipeline(self, name: str) -> OrderedPipeline:
+        """An agent's ordered pipeline, wired to the worker's leases, watchdog and revocations."""
+        line = OrderedPipeline(
+            name, self.ownership, self.watchdog.progressed, self.stop_worker, self.seek
+        )
+        self.track(name, line.acks)
+        return line
 
 
-for _topic in ("sessions", "vehicles", "users"):
-    DEDUPE_DROPPED.labels(_topic)
-FLAGGED.labels("sessions", "unknown_zone")
-FLAGGED.labels("users", "unknown_user_type")
-
-# Operator data for enrichment, read once at start.
-zones = ZoneDirectory.from_file(settings.zone_aliases) if settings.zone_aliases else ZoneDirectory()
-defaults = Defaults(
-    currency=settings.default_currency,
-    province=settings.default_province or None,
-    plate_type=settings.default_plate_type or None,
-)
-# Filled and refreshed from the Controller's profiles/types/list (consumers/user_types.py).
-user_types = UserTypeDirectory()
-dedupe_window = timedelta(seconds=settings.dedupe_window)
-
-# Topic key -> {"last": fingerprint, "at": ISO time, "created": bool}, in the partition of
-# its event (co-partitioned). Written only once the event's command is acknowledged, so a
-# crash can redeliver an event but never leave it "seen" without its command.
-seen = table("dedupe", key_type=str)
-# Dedupe states decided but not durable yet (their command's acknowledgement is awaited):
-# the next events of the key are checked against them. Cleared at a revocation, since what
-# was not made durable will be decided again from the redelivered events.
-_seen_pending: dict[str, dict[str, Any]] = {}
-on_revocation(_seen_pending.clear)
+# --------------------------------------------------------------------------- planning
 
 Enricher = Callable[[dict[str, Any]], tuple[dict[str, Any], list[str]]]
 Planner = Callable[[dict[str, Any]], dict[str, Any]]
@@ -329,164 +348,167 @@ def dedupe_key(topic: str, key: bytes | None) -> str:
     return f"{topic}|{(key or b'').decode(errors='replace')}"
 
 
-def plan_one(
-    topic: str, key: bytes | None, record: dict[str, Any], enrich: Enricher, planner: Planner
-) -> Planned | None:
-    """Enrich, dedupe and plan one decoded event: its command, or None for a duplicate.
+class Planning:
+    """decode -> enrich -> dedupe -> plan -> the command, for the three event topics.
 
-    Nothing is remembered here: the caller records the dedupe state after the command.
+    Holds the operator's data for enrichment (zone aliases, defaults, read once at
+    start) and the Controller's user types (refreshed by ``consumers.user_types``), and
+    the ``dedupe`` table: topic key -> ``{"last": fingerprint, "at": ISO time,
+    "created": bool}``, in the partition of its event. A dedupe state is written only
+    once the event's command is acknowledged, so a crash can redeliver an event but
+    never leave it "seen" without its command.
     """
-    enriched, flags = enrich(record)
-    for flag in flags:
-        FLAGGED.labels(topic, flag).inc()
-        log.warning('event flagged flag="%s" topic="%s" vendor="%s"', flag, topic, record["vendor"])
-    table_key = dedupe_key(topic, key)
-    state = _seen_pending.get(table_key) or seen.get(table_key)
-    duplicate, new_state = check(state, enriched, datetime.now(UTC), dedupe_window)
-    if duplicate:
-        DEDUPE_DROPPED.labels(topic).inc()
-        log.info('duplicate dropped topic="%s" event_id="%s"', topic, record["event_id"])
-        return None
-    return Planned(planner(enriched), table_key, new_state)
 
+    def __init__(self, worker: WorkerApp) -> None:
+        settings = worker.settings
+        self.worker = worker
+        self.zones = (
+            ZoneDirectory.from_file(settings.zone_aliases)
+            if settings.zone_aliases
+            else ZoneDirectory()
+        )
+        self.defaults = Defaults(
+            currency=settings.default_currency,
+            province=settings.default_province or None,
+            plate_type=settings.default_plate_type or None,
+        )
+        self.user_types = UserTypeDirectory()
+        self.dedupe_window = timedelta(seconds=settings.dedupe_window)
+        self.seen = worker.table("dedupe", key_type=str)
+        # Dedupe states decided but not durable yet (their command's acknowledgement is
+        # awaited): the next events of the key are checked against them. Cleared at a
+        # revocation: what was not made durable is decided again from the redelivered events.
+        self._seen_pending: dict[str, dict[str, Any]] = {}
+        worker.on_revocation(self._seen_pending.clear)
 
-async def _record_seen(planned: Planned, command_acked: asyncio.Future[Any], lease: Lease) -> None:
-    """The tail of a planned event: its command acknowledged, then its dedupe state."""
-    await acknowledged_all([command_acked])
-    await durable_set(seen, planned.dedupe_key, planned.dedupe_state, lease)
-    if _seen_pending.get(planned.dedupe_key) is planned.dedupe_state:
-        del _seen_pending[planned.dedupe_key]
+    def plan_one(
+        self,
+        topic: str,
+        key: bytes | None,
+        record: dict[str, Any],
+        enrich: Enricher,
+        planner: Planner,
+    ) -> Planned | None:
+        """Enrich, dedupe and plan one decoded event: its command, or None for a duplicate.
 
-
-def planning_head(topic: str, record_name: str, enrich: Enricher, planner: Planner) -> Head:
-    """decode -> enrich -> dedupe -> plan -> send the command, for one event of ``topic``."""
-
-    async def head(event: faust.EventT[Any], lease: Lease) -> Awaitable[None] | None:
-        EVENTS_CONSUMED.labels(topic).inc()
-        message = event.message
-        try:
-            _, record = codec().decode(message.value, expected=record_name)
-        except DecodeError as exc:
-            letter = dead_letter(message, "undecodable", error_message=str(exc))
-            await send_dead_letter(message, letter, lease)
+        Nothing is remembered here: the caller records the dedupe state after the command.
+        """
+        enriched, flags = enrich(record)
+        for flag in flags:
+            FLAGGED.labels(topic, flag).inc()
+            log.warning(
+                'event flagged flag="%s" topic="%s" vendor="%s"', flag, topic, record["vendor"]
+            )
+        table_key = dedupe_key(topic, key)
+        state = self._seen_pending.get(table_key) or self.seen.get(table_key)
+        duplicate, new_state = check(state, enriched, datetime.now(UTC), self.dedupe_window)
+        if duplicate:
+            DEDUPE_DROPPED.labels(topic).inc()
+            log.info('duplicate dropped topic="%s" event_id="%s"', topic, record["event_id"])
             return None
-        try:
-            planned = plan_one(topic, event.key, record, enrich, planner)
-            value = codec().encode("ControllerCommand", planned.command) if planned else None
-        except Exception as exc:  # a bug here must not lose an accepted event
-            log.exception('event could not be planned topic="%s"', topic)
-            letter = dead_letter(message, "planning_failed", error_message=repr(exc)[:500])
-            await send_dead_letter(message, letter, lease)
-            return None
-        if planned is None or value is None:
-            return None
-        _seen_pending[planned.dedupe_key] = planned.dedupe_state
-        command_acked = await sent(commands_topic.send(key=event.key, value=value), lease)
-        EVENTS_PRODUCED.labels("commands").inc()
-        return _record_seen(planned, command_acked, lease)
+        return Planned(planner(enriched), table_key, new_state)
 
-    return head
+    async def _record_seen(
+        self, planned: Planned, command_acked: asyncio.Future[Any], lease: Lease
+    ) -> None:
+        """The tail of a planned event: its command acknowledged, then its dedupe state."""
+        await acknowledged_all([command_acked])
+        await durable_set(self.seen, planned.dedupe_key, planned.dedupe_state, lease)
+        if self._seen_pending.get(planned.dedupe_key) is planned.dedupe_state:
+            del self._seen_pending[planned.dedupe_key]
 
+    def head(self, topic: str, record_name: str, enrich: Enricher, planner: Planner) -> Head:
+        """decode -> enrich -> dedupe -> plan -> send the command, for one event of ``topic``."""
+        worker = self.worker
 
-def track(name: str, acks: InOrderAcks) -> InOrderAcks:
-    """Wire an agent's acknowledgements to the watchdog, revocations and assignments."""
-    watchdog.add_work(name, lambda: acks.unfinished)
-    on_revocation(acks.forget)
-    _trackers.append(acks)
-    return acks
+        async def head(event: faust.EventT[Any], lease: Lease) -> Awaitable[None] | None:
+            EVENTS_CONSUMED.labels(topic).inc()
+            message = event.message
+            try:
+                _, record = codec().decode(message.value, expected=record_name)
+            except DecodeError as exc:
+                letter = dead_letter(message, "undecodable", error_message=str(exc))
+                await worker.send_dead_letter(message, letter, lease)
+                return None
+            try:
+                planned = self.plan_one(topic, event.key, record, enrich, planner)
+                value = codec().encode("ControllerCommand", planned.command) if planned else None
+            except Exception as exc:  # a bug here must not lose an accepted event
+                log.exception('event could not be planned topic="%s"', topic)
+                letter = dead_letter(message, "planning_failed", error_message=repr(exc)[:500])
+                await worker.send_dead_letter(message, letter, lease)
+                return None
+            if planned is None or value is None:
+                return None
+            self._seen_pending[planned.dedupe_key] = planned.dedupe_state
+            command_acked = await sent(
+                worker.commands_topic.send(key=event.key, value=value), lease
+            )
+            EVENTS_PRODUCED.labels("commands").inc()
+            return self._record_seen(planned, command_acked, lease)
 
-
-_trackers: list[InOrderAcks] = []
-
-
-@app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust types a handler as (sender, *args)
-async def _partitions_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-    for acks in _trackers:
-        acks.retain(assigned)
-
-
-async def seek(tp: Any, offset: int) -> None:
-    """Hand ``tp`` over again from ``offset`` (records forgotten or skipped, ``streams.ordering``).
-
-    Through the consumer's own thread (``seek_wait``), which also moves Faust's read
-    offset; ``Consumer.seek`` called from here touched the consumer thread's state
-    directly, and the partition was never fetched again (the watchdog ended it).
-    """
-    await app.consumer.seek_wait({tp: offset})
-
-
-def pipeline(name: str) -> OrderedPipeline:
-    """An agent's ordered pipeline, wired to the worker's leases, watchdog and revocations."""
-    line = OrderedPipeline(name, ownership, watchdog.progressed, stop_worker, seek)
-    track(name, line.acks)
-    return line
+        return head
 
 
-@app.agent(sessions_topic)
-async def plan(stream: faust.StreamT[Any]) -> None:
-    """Parking-session events -> permits/push, update or delete commands."""
-    await pipeline("plan_sessions").run(
-        stream,
-        planning_head(
-            "sessions",
-            "ParkingSessionEvent",
-            lambda event: enrich_session(event, zones, defaults),
-            command_for_session_event,
-        ),
-    )
+def register_planning(worker: WorkerApp) -> Planning:
+    """Add the three planning agents (and table ``dedupe``) to the worker."""
+    planning = Planning(worker)
+    app = worker.app
+
+    async def plan(stream: faust.StreamT[Any]) -> None:
+        """Parking-session events -> permits/push, update or delete commands."""
+        await worker.pipeline("plan_sessions").run(
+            stream,
+            planning.head(
+                "sessions",
+                "ParkingSessionEvent",
+                lambda event: enrich_session(event, planning.zones, planning.defaults),
+                command_for_session_event,
+            ),
+        )
+
+    async def plan_vehicles(stream: faust.StreamT[Any]) -> None:
+        """Vehicle events -> vehicles/push commands."""
+        await worker.pipeline("plan_vehicles").run(
+            stream,
+            planning.head(
+                "vehicles",
+                "VehicleEvent",
+                lambda event: (enrich_vehicle(event, planning.defaults), []),
+                command_for_vehicle_event,
+            ),
+        )
+
+    async def plan_users(stream: faust.StreamT[Any]) -> None:
+        """User events -> profiles/push commands."""
+        await worker.pipeline("plan_users").run(
+            stream,
+            planning.head(
+                "users",
+                "UserEvent",
+                lambda event: enrich_user(event, planning.user_types),
+                command_for_user_event,
+            ),
+        )
+
+    # Named as when they were module-level agents: the names are in logs and dashboards.
+    app.agent(worker.sessions_topic, name=f"{__name__}.plan")(plan)
+    app.agent(worker.vehicles_topic, name=f"{__name__}.plan_vehicles")(plan_vehicles)
+    app.agent(worker.users_topic, name=f"{__name__}.plan_users")(plan_users)
+    return planning
 
 
-@app.agent(vehicles_topic)
-async def plan_vehicles(stream: faust.StreamT[Any]) -> None:
-    """Vehicle events -> vehicles/push commands."""
-    await pipeline("plan_vehicles").run(
-        stream,
-        planning_head(
-            "vehicles",
-            "VehicleEvent",
-            lambda event: (enrich_vehicle(event, defaults), []),
-            command_for_vehicle_event,
-        ),
-    )
+# --------------------------------------------------------------------------- ops pages
 
 
-@app.agent(users_topic)
-async def plan_users(stream: faust.StreamT[Any]) -> None:
-    """User events -> profiles/push commands."""
-    await pipeline("plan_users").run(
-        stream,
-        planning_head(
-            "users",
-            "UserEvent",
-            lambda event: enrich_user(event, user_types),
-            command_for_user_event,
-        ),
-    )
-
-
-@app.page("/healthz")
-async def healthz(web: Any, request: Any) -> Any:
-    return web.json({"status": "ok"})
-
-
-@app.page("/readyz")
-async def readyz(web: Any, request: Any) -> Any:
-    assigned = len(app.consumer.assignment()) if app.consumer else 0
-    waited = watchdog.clock.observe(sum(watchdog.work().values()) > 0)
-    if waited >= settings.worker_stall_seconds / 2:
-        reason = f"no progress for {waited:.0f} s with work pending"
-        return web.json({"status": "not ready", "reason": reason}, status=503)
-    return web.json({"status": "ready", "assigned_partitions": assigned})
-
-
-def _recovery_position() -> int:
+def _recovery_position(app: faust.App) -> int:
     """How far table recovery has read (it moves while a worker recovers its tables)."""
     recovery = app.tables.recovery  # type: ignore[attr-defined]  # the TableManager's
     offsets = [*recovery.active_offsets.values(), *recovery.standby_offsets.values()]
     return sum(offset for offset in offsets if offset is not None)
 
 
-def _consumer_state() -> dict[str, Any]:
+def _consumer_state(app: faust.App) -> dict[str, Any]:
     """What Faust's consumer holds back (read when the worker stalls)."""
     consumer: Any = app.consumer  # Faust's aiokafka Consumer: its private flow state
     queues = {}
@@ -507,37 +529,48 @@ def _consumer_state() -> dict[str, Any]:
     }
 
 
-watchdog.add_diagnostic("consumer", _consumer_state)
-watchdog.add_diagnostic("leases", lambda: {"busy": ownership.busy})
-_recovered_to = [0]
-watchdog.add_work("rebalance", lambda: int(bool(app.rebalancing)))
+def register_ops(worker: WorkerApp) -> None:
+    """``/healthz``, ``/readyz`` and ``/metrics``, and the stall watchdog's task and timer."""
+    app, watchdog, settings = worker.app, worker.watchdog, worker.settings
 
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
 
-@app.task  # type: ignore[untyped-decorator]
-async def _start_watchdog() -> None:
-    watchdog.start(asyncio.get_running_loop())
+    async def readyz(web: Any, request: Any) -> Any:
+        assigned = len(app.consumer.assignment()) if app.consumer else 0
+        waited = watchdog.clock.observe(sum(watchdog.work().values()) > 0)
+        if waited >= settings.worker_stall_seconds / 2:
+            reason = f"no progress for {waited:.0f} s with work pending"
+            return web.json({"status": "not ready", "reason": reason}, status=503)
+        return web.json({"status": "ready", "assigned_partitions": assigned})
 
+    metrics_handler = make_aiohttp_handler()
 
-@app.timer(interval=1.0)  # type: ignore[untyped-decorator]
-async def _watch() -> None:
-    try:
-        position = _recovery_position()
-    except Exception:  # not recovering yet: nothing to compare
-        position = _recovered_to[0]
-    if position != _recovered_to[0]:
-        _recovered_to[0] = position
-        watchdog.progressed()
-    watchdog.tick()
+    async def metrics(web: Any, request: Any) -> Any:
+        # Faust's web driver is aiohttp's: its request and response are aiohttp's own.
+        return await metrics_handler(request)
 
+    app.page("/healthz")(healthz)
+    app.page("/readyz")(readyz)
+    app.page("/metrics")(metrics)
 
-_metrics = make_aiohttp_handler()
+    watchdog.add_diagnostic("consumer", lambda: _consumer_state(app))
+    watchdog.add_diagnostic("leases", lambda: {"busy": worker.ownership.busy})
+    watchdog.add_work("rebalance", lambda: int(bool(app.rebalancing)))
+    recovered_to = [0]
 
+    async def start_watchdog() -> None:
+        watchdog.start(asyncio.get_running_loop())
 
-@app.page("/metrics")
-async def metrics(web: Any, request: Any) -> Any:
-    # Faust's web driver is aiohttp's: its request and response are aiohttp's own.
-    return await _metrics(request)
+    async def watch() -> None:
+        try:
+            position = _recovery_position(app)
+        except Exception:  # not recovering yet: nothing to compare
+            position = recovered_to[0]
+        if position != recovered_to[0]:
+            recovered_to[0] = position
+            watchdog.progressed()
+        watchdog.tick()
 
-
-# Records are written (and Confluent-framed ones read) through the configured registry.
-configure_codec(settings.schema_registry_url)
+    app.task(start_watchdog)
+    app.timer(interval=1.0)(watch)

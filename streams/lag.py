@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+import faust
 from prometheus_client import Gauge
 
-from parkstream.settings import TOPICS
-from streams.app import app, settings, watchdog
+from parkstream.settings import TOPICS, Settings
+from streams.app import WorkerApp
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,10 @@ CONSUMER_LAG = Gauge(
     ["topic", "partition"],
 )
 
-# Full topic name -> the short name used as the label (table changelogs are left out).
-SHORT_NAMES = {settings.topic(name): name for name in TOPICS}
-_reported: set[tuple[str, str]] = set()
-# Records waiting in the worker's partitions at the last refresh: work for the stall watchdog.
-_total = [0]
-watchdog.add_work("lag", lambda: _total[0])
+
+def short_names(settings: Settings) -> dict[str, str]:
+    """Full topic name -> the short name used as the label (table changelogs are left out)."""
+    return {settings.topic(name): name for name in TOPICS}
 
 
 def partition_lag(highwater: int | None, committed: int | None, earliest: int | None) -> int | None:
@@ -45,37 +44,59 @@ def partition_lag(highwater: int | None, committed: int | None, earliest: int | 
     return max(0, highwater - start)
 
 
-def _committed_offsets() -> Mapping[object, int | None]:
+def _committed_offsets(app: faust.App) -> Mapping[object, int | None]:
     # Faust keeps the offsets it committed (and read from the broker at assignment) here;
     # it has no public accessor for them.
     return getattr(app.consumer, "_committed_offset", {})
 
 
-@app.timer(interval=LAG_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
-async def report_lag() -> None:
-    """Refresh the lag gauge for every assigned parkstream partition."""
-    consumer = app.consumer
-    try:
-        tps = [tp for tp in consumer.assignment() if tp.topic in SHORT_NAMES]
-        highwaters = await consumer.highwaters(*tps) if tps else {}
-        committed = _committed_offsets()
-        unknown = [tp for tp in tps if committed.get(tp) is None]
-        earliest = await consumer.earliest_offsets(*unknown) if unknown else {}
-    except Exception as exc:  # not started yet, rebalancing, broker away: try next time
-        log.debug('consumer lag not refreshed error="%s"', exc)
-        return
-    current: set[tuple[str, str]] = set()
-    total = 0
-    for tp in tps:
-        lag = partition_lag(highwaters.get(tp), committed.get(tp), earliest.get(tp))
-        if lag is None:
-            continue
-        total += lag
-        labels = (SHORT_NAMES[tp.topic], str(tp.partition))
-        CONSUMER_LAG.labels(*labels).set(lag)
-        current.add(labels)
-    for labels in _reported - current:
-        CONSUMER_LAG.remove(*labels)
-    _reported.clear()
-    _reported.update(current)
-    _total[0] = total
+class LagReport:
+    """The lag gauge of one worker, and the records waiting for its stall watchdog."""
+
+    def __init__(self, worker: WorkerApp) -> None:
+        self.app = worker.app
+        self.names = short_names(worker.settings)
+        self._reported: set[tuple[str, str]] = set()
+        # Records waiting in the worker's partitions at the last refresh.
+        self.total = 0
+
+    async def refresh(self) -> None:
+        """Refresh the lag gauge for every assigned parkstream partition."""
+        consumer = self.app.consumer
+        names = self.names
+        try:
+            tps = [tp for tp in consumer.assignment() if tp.topic in names]
+            highwaters = await consumer.highwaters(*tps) if tps else {}
+            committed = _committed_offsets(self.app)
+            unknown = [tp for tp in tps if committed.get(tp) is None]
+            earliest = await consumer.earliest_offsets(*unknown) if unknown else {}
+        except Exception as exc:  # not started yet, rebalancing, broker away: try next time
+            log.debug('consumer lag not refreshed error="%s"', exc)
+            return
+        current: set[tuple[str, str]] = set()
+        total = 0
+        for tp in tps:
+            lag = partition_lag(highwaters.get(tp), committed.get(tp), earliest.get(tp))
+            if lag is None:
+                continue
+            total += lag
+            labels = (names[tp.topic], str(tp.partition))
+            CONSUMER_LAG.labels(*labels).set(lag)
+            current.add(labels)
+        for labels in self._reported - current:
+            CONSUMER_LAG.remove(*labels)
+        self._reported = current
+        self.total = total
+
+
+def register(worker: WorkerApp) -> LagReport:
+    """Report the lag every ``LAG_INTERVAL_SECONDS``; the records waiting are work for the
+    stall watchdog."""
+    report = LagReport(worker)
+    worker.watchdog.add_work("lag", lambda: report.total)
+
+    async def report_lag() -> None:
+        await report.refresh()
+
+    worker.app.timer(interval=LAG_INTERVAL_SECONDS)(report_lag)
+    return report

@@ -55,22 +55,14 @@ import aiohttp
 import faust
 from prometheus_client import Counter
 
+from parkstream.settings import Settings
 from schemas.avro import DecodeError, codec
 from schemas.controller import DOCUMENTED_CURRENCIES
-from streams.app import (
-    EVENTS_CONSUMED,
-    app,
-    dead_letter,
-    on_revocation,
-    pipeline,
-    results_topic,
-    send_dead_letter,
-    settings,
-    table,
-)
-from streams.app import zones as zone_directory
+from streams.app import EVENTS_CONSUMED, WorkerApp, dead_letter
 from streams.durable import acknowledged_all, apply_locally, durable_delete, send_table_writes
+from streams.enrich import ZoneDirectory
 from streams.ownership import Lease
+from streams.pipeline import Head
 
 log = logging.getLogger(__name__)
 
@@ -672,13 +664,22 @@ class CurrencyLabels:
         return OTHER_CURRENCIES
 
 
-zone_labels = ZoneLabels(zone_directory.aliases.values())
-currency_labels = CurrencyLabels((*DOCUMENTED_CURRENCIES, settings.default_currency))
+# The worker's labels: the operator's zones and default currency are added by
+# ``configure_labels`` when the worker is assembled (``register``).
+zone_labels = ZoneLabels(())
+currency_labels = CurrencyLabels(DOCUMENTED_CURRENCIES)
 # Label values of the series made per zone label, so that a zone losing its label loses
 # its series too: /metrics never holds more zones than zone_labels.values.
 _zone_series: dict[str, set[tuple[str, str]]] = {}  # zone -> {(vendor, action)}
 _revenue_series: dict[str, set[str]] = {}  # zone -> {currency}
 _ACTION_OF = {count: action for action, count in COUNTS.items()}
+
+
+def configure_labels(settings: Settings, zones: ZoneDirectory) -> None:
+    """Label the operator's configured zones and default currency, whatever vendors send."""
+    global zone_labels, currency_labels
+    zone_labels = ZoneLabels(zones.aliases.values())
+    currency_labels = CurrencyLabels((*DOCUMENTED_CURRENCIES, settings.default_currency))
 
 
 def zone_label(zone: str) -> str:
@@ -719,13 +720,13 @@ def learn_controller_zones(answer: Mapping[str, Any]) -> bool:
 # --------------------------------------------------------------------------- the worker side
 
 # Aggregate rows and session state in one table: one changelog, whose per-partition order
-# makes a stored session row prove its aggregate rows (see the module docstring).
-zone_stats = table("zone_stats", key_type=str)
+# makes a stored session row prove its aggregate rows (see the module docstring). The
+# worker's Faust table once ``register`` ran; a plain mapping before (the pure fold's tests).
+zone_stats: Any = {}
 _pruned_on: dict[int, str] = {}
 # Rows folded but not acknowledged yet: the next results read them. Cleared at a
 # revocation: what was not made durable is folded again from the redelivered results.
 _pending: dict[str, Any] = {}
-on_revocation(_pending.clear)
 
 
 def _current(key: str) -> Any:
@@ -809,33 +810,32 @@ async def _folded_durable(folded: Folded, acks: list[Any]) -> None:
         count_in_metrics(folded.change)
 
 
-async def _fold_head(event: faust.EventT[Any], lease: Lease) -> Awaitable[None] | None:
-    EVENTS_CONSUMED.labels("results").inc()
-    message = event.message
-    try:
-        _, result = codec().decode(message.value, expected="ControllerResult")
-    except DecodeError as exc:
-        letter = dead_letter(message, "undecodable", error_message=str(exc))
-        await send_dead_letter(message, letter, lease)
-        return None
-    now = datetime.now(UTC)
-    stale = stale_keys(message.partition, now)
-    if stale:
-        await durable_delete(zone_stats, stale, lease)
-        log.info("stats pruned partition=%d keys=%d", message.partition, len(stale))
-    key = message.key.decode("utf-8", "replace") if message.key else ""
-    folded = fold_event(result, message.partition, message.offset, key, now)
-    if folded is None:
-        return None
-    _pending.update(folded.writes)
-    acks = await send_table_writes(zone_stats, folded.writes, lease)
-    return _folded_durable(folded, acks)
+def _fold_head(worker: WorkerApp) -> Head:
+    """The stats agent's head: decode a result, prune, fold, send the table writes."""
 
+    async def head(event: faust.EventT[Any], lease: Lease) -> Awaitable[None] | None:
+        EVENTS_CONSUMED.labels("results").inc()
+        message = event.message
+        try:
+            _, result = codec().decode(message.value, expected="ControllerResult")
+        except DecodeError as exc:
+            letter = dead_letter(message, "undecodable", error_message=str(exc))
+            await worker.send_dead_letter(message, letter, lease)
+            return None
+        now = datetime.now(UTC)
+        stale = stale_keys(message.partition, now)
+        if stale:
+            await durable_delete(zone_stats, stale, lease)
+            log.info("stats pruned partition=%d keys=%d", message.partition, len(stale))
+        key = message.key.decode("utf-8", "replace") if message.key else ""
+        folded = fold_event(result, message.partition, message.offset, key, now)
+        if folded is None:
+            return None
+        _pending.update(folded.writes)
+        acks = await send_table_writes(zone_stats, folded.writes, lease)
+        return _folded_durable(folded, acks)
 
-@app.agent(results_topic)
-async def fold_results(stream: faust.StreamT[Any]) -> None:
-    """Fold every Controller result into the per-zone statistics."""
-    await pipeline("fold_results").run(stream, _fold_head)
+    return head
 
 
 # --------------------------------------------------------------------------- web views
@@ -843,100 +843,123 @@ async def fold_results(stream: faust.StreamT[Any]) -> None:
 PEER_TIMEOUT_SECONDS = 5.0
 
 
-# Results partitions whose rows are whole: recovered from the changelog since the last
-# rebalance began. Until then a partition's figures are partial and it is reported missing.
-_recovered: set[int] = set()
-
-
-def _active_partitions() -> set[int]:
-    results = results_topic.get_topic_name()
-    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == results}
-
-
-@app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust types a handler as (sender, *args)
-async def _stats_rebalancing(sender: Any, revoked: Any, **kwargs: Any) -> None:
-    _recovered.clear()
-
-
-@zone_stats.on_recover
-async def _stats_recovered() -> None:
-    _recovered.clear()
-    _recovered.update(_active_partitions())
-
-
-def _owned_partitions() -> set[int]:
-    """Results partitions this worker actively owns and has recovered (standby copies and
-    partitions still recovering are not served)."""
-    return _active_partitions() & _recovered
-
-
-def _local_partial(query: StatsQuery, wanted: set[int], now: datetime) -> dict[str, Any]:
-    owned = _owned_partitions() & wanted
-    days = query.days(now.date())
-    rows = partial_rows(zone_stats.items(), owned, query, days, now)
-    return {"partitions": sorted(owned), "rows": rows}
-
-
-def _hosts() -> dict[str, set[int]]:
-    """Worker URL -> the table partitions it actively owns (from the last rebalance)."""
-    changelog = zone_stats.changelog_topic.get_topic_name()
-    hosts: dict[str, set[int]] = {}
-    for url, topics in app.router.table_metadata(zone_stats.name).items():
-        partitions = set(topics.get(changelog, ()))
-        if partitions:
-            hosts[str(url)] = partitions
-    return hosts
-
-
-async def _peer_partial(url: str, query: StatsQuery, partitions: set[int]) -> dict[str, Any]:
-    params = {**query.params(), "partitions": ",".join(str(p) for p in sorted(partitions))}
-    try:
-        async with app.http_client.get(
-            f"{url.rstrip('/')}/stats/zones/partial",
-            params=params,
-            timeout=aiohttp.ClientTimeout(total=PEER_TIMEOUT_SECONDS),
-        ) as response:
-            response.raise_for_status()
-            answer: dict[str, Any] = await response.json()
-            return answer
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        log.warning('stats: a worker did not answer url="%s" error="%s"', url, exc)
-        return {"partitions": [], "rows": []}
-
-
 def _bad_request(web: Any, reason: str) -> Any:
     return web.json({"error": reason}, status=400)
 
 
-@app.page("/stats/zones")
-async def stats_zones(web: Any, request: Any) -> Any:
-    """Per-zone statistics of every worker: ``?zones=a,b&vendor=v&since=D&until=D``."""
-    try:
-        query = parse_query(request.query)
-    except ValueError as exc:
-        return _bad_request(web, str(exc))
-    now = datetime.now(UTC)
-    me = str(app.conf.canonical_url)
-    hosts = _hosts()
-    # Partitions no worker holds in the last assignment's metadata are asked of this one;
-    # each partition is asked of one worker only, so nothing is counted twice.
-    mine = set(range(settings.topic_partitions)) - set().union(set(), *hosts.values())
-    peers = []
-    for url, partitions in hosts.items():
-        if url == me:
-            mine |= partitions
-        else:
-            peers.append(_peer_partial(url, query, partitions))
-    partials = [_local_partial(query, mine, now), *await asyncio.gather(*peers)]
-    return web.json(answer(partials, settings.topic_partitions, query, now))
+class _Views:
+    """``/stats/zones`` and ``/stats/zones/partial`` of one worker."""
+
+    def __init__(self, worker: WorkerApp) -> None:
+        self.app = worker.app
+        self.partitions = worker.settings.topic_partitions
+        self.results_topic = worker.results_topic
+        # Results partitions whose rows are whole: recovered from the changelog since the
+        # last rebalance began. Until then a partition's figures are partial and it is
+        # reported missing.
+        self.recovered: set[int] = set()
+
+    def active_partitions(self) -> set[int]:
+        results = self.results_topic.get_topic_name()
+        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == results}
+
+    async def rebalancing(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        self.recovered.clear()
+
+    async def table_recovered(self) -> None:
+        self.recovered.clear()
+        self.recovered.update(self.active_partitions())
+
+    def owned_partitions(self) -> set[int]:
+        """Results partitions this worker actively owns and has recovered (standby copies
+        and partitions still recovering are not served)."""
+        return self.active_partitions() & self.recovered
+
+    def local_partial(self, query: StatsQuery, wanted: set[int], now: datetime) -> dict[str, Any]:
+        owned = self.owned_partitions() & wanted
+        days = query.days(now.date())
+        rows = partial_rows(zone_stats.items(), owned, query, days, now)
+        return {"partitions": sorted(owned), "rows": rows}
+
+    def hosts(self) -> dict[str, set[int]]:
+        """Worker URL -> the table partitions it actively owns (from the last rebalance)."""
+        changelog = zone_stats.changelog_topic.get_topic_name()
+        hosts: dict[str, set[int]] = {}
+        for url, topics in self.app.router.table_metadata(zone_stats.name).items():
+            partitions = set(topics.get(changelog, ()))
+            if partitions:
+                hosts[str(url)] = partitions
+        return hosts
+
+    async def peer_partial(
+        self, url: str, query: StatsQuery, partitions: set[int]
+    ) -> dict[str, Any]:
+        params = {**query.params(), "partitions": ",".join(str(p) for p in sorted(partitions))}
+        try:
+            async with self.app.http_client.get(
+                f"{url.rstrip('/')}/stats/zones/partial",
+                params=params,
+                timeout=aiohttp.ClientTimeout(total=PEER_TIMEOUT_SECONDS),
+            ) as response:
+                response.raise_for_status()
+                answer: dict[str, Any] = await response.json()
+                return answer
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning('stats: a worker did not answer url="%s" error="%s"', url, exc)
+            return {"partitions": [], "rows": []}
+
+    async def stats_zones(self, web: Any, request: Any) -> Any:
+        """Per-zone statistics of every worker: ``?zones=a,b&vendor=v&since=D&until=D``."""
+        try:
+            query = parse_query(request.query)
+        except ValueError as exc:
+            return _bad_request(web, str(exc))
+        now = datetime.now(UTC)
+        me = str(self.app.conf.canonical_url)
+        hosts = self.hosts()
+        # Partitions no worker holds in the last assignment's metadata are asked of this
+        # one; each partition is asked of one worker only, so nothing is counted twice.
+        mine = set(range(self.partitions)) - set().union(set(), *hosts.values())
+        peers = []
+        for url, partitions in hosts.items():
+            if url == me:
+                mine |= partitions
+            else:
+                peers.append(self.peer_partial(url, query, partitions))
+        partials = [self.local_partial(query, mine, now), *await asyncio.gather(*peers)]
+        return web.json(answer(partials, self.partitions, query, now))
+
+    async def stats_zones_partial(self, web: Any, request: Any) -> Any:
+        """This worker's share: the asked ``partitions`` it actively owns (used by /stats/zones)."""
+        try:
+            query = parse_query(request.query)
+            wanted = {int(p) for p in request.query.get("partitions", "").split(",") if p.strip()}
+        except ValueError as exc:
+            return _bad_request(web, str(exc))
+        return web.json(self.local_partial(query, wanted, datetime.now(UTC)))
 
 
-@app.page("/stats/zones/partial")
-async def stats_zones_partial(web: Any, request: Any) -> Any:
-    """This worker's share: the asked ``partitions`` it actively owns (used by /stats/zones)."""
-    try:
-        query = parse_query(request.query)
-        wanted = {int(p) for p in request.query.get("partitions", "").split(",") if p.strip()}
-    except ValueError as exc:
-        return _bad_request(web, str(exc))
-    return web.json(_local_partial(query, wanted, datetime.now(UTC)))
+def register(worker: WorkerApp, zones: ZoneDirectory) -> None:
+    """Add the stats agent (table ``zone_stats``) and its views; label the operator's zones."""
+    global zone_stats
+    configure_labels(worker.settings, zones)
+    zone_stats = worker.table("zone_stats", key_type=str)
+    worker.on_revocation(lambda: _pending.clear())
+    views = _Views(worker)
+    app = worker.app
+
+    async def fold_results(stream: faust.StreamT[Any]) -> None:
+        """Fold every Controller result into the per-zone statistics."""
+        await worker.pipeline("fold_results").run(stream, _fold_head(worker))
+
+    async def stats_zones(web: Any, request: Any) -> Any:
+        return await views.stats_zones(web, request)
+
+    async def stats_zones_partial(web: Any, request: Any) -> Any:
+        return await views.stats_zones_partial(web, request)
+
+    app.agent(worker.results_topic, name=f"{__name__}.fold_results")(fold_results)
+    app.on_partitions_revoked.connect(views.rebalancing)  # type: ignore[arg-type]
+    zone_stats.on_recover(views.table_recovered)
+    app.page("/stats/zones")(stats_zones)
+    app.page("/stats/zones/partial")(stats_zones_partial)

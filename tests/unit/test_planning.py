@@ -8,8 +8,10 @@ from types import SimpleNamespace
 import pytest
 from faust.types import TP
 
+from parkstream.settings import Settings
 from streams import app as worker_app
 from streams import stats
+from streams.app import Planning, WorkerApp
 from streams.ownership import Ownership
 
 EVENT = {
@@ -30,40 +32,46 @@ def command(event):
     return {"command_id": f"{event['event_id']}:permits/push"}
 
 
-def test_planning_an_event_writes_no_dedupe_entry_before_its_command_is_acknowledged(monkeypatch):
+@pytest.fixture
+def planning() -> Planning:
+    """The planning agents' state of a worker built from explicit settings."""
+    return Planning(WorkerApp(Settings()))
+
+
+def test_planning_an_event_writes_no_dedupe_entry_before_its_command_is_acknowledged(planning):
     seen = {}
-    monkeypatch.setattr(worker_app, "seen", seen)
-    monkeypatch.setattr(worker_app, "_seen_pending", {})
-    planned = worker_app.plan_one("sessions", b"ps-1", EVENT, enrich, command)
+    planning.seen = seen
+    planning._seen_pending = {}
+    planned = planning.plan_one("sessions", b"ps-1", EVENT, enrich, command)
     assert planned is not None and planned.dedupe_state["created"]
     assert seen == {}  # a crash now redelivers the event, which is planned again
 
 
-def test_an_event_whose_planning_failed_is_planned_when_replayed(monkeypatch):
-    monkeypatch.setattr(worker_app, "seen", {})
-    monkeypatch.setattr(worker_app, "_seen_pending", {})
+def test_an_event_whose_planning_failed_is_planned_when_replayed(planning):
+    planning.seen = {}
+    planning._seen_pending = {}
 
     def broken(event):
         raise KeyError("a bug")
 
     with pytest.raises(KeyError):  # the head dead-letters it as planning_failed
-        worker_app.plan_one("sessions", b"ps-1", EVENT, enrich, broken)
-    assert worker_app.plan_one("sessions", b"ps-1", EVENT, enrich, command) is not None
+        planning.plan_one("sessions", b"ps-1", EVENT, enrich, broken)
+    assert planning.plan_one("sessions", b"ps-1", EVENT, enrich, command) is not None
 
 
 def test_a_second_create_is_a_repeat_while_the_first_ones_command_is_still_unacknowledged(
-    monkeypatch,
+    planning,
 ):
-    monkeypatch.setattr(worker_app, "seen", {})
+    planning.seen = {}
     pending = {}
-    monkeypatch.setattr(worker_app, "_seen_pending", pending)
-    first = worker_app.plan_one("sessions", b"ps-1", EVENT, enrich, command)
+    planning._seen_pending = pending
+    first = planning.plan_one("sessions", b"ps-1", EVENT, enrich, command)
     pending[first.dedupe_key] = first.dedupe_state  # what the head does before sending
     retry = {**EVENT, "event_id": "ev-2"}  # a vendor retry of the same push
-    assert worker_app.plan_one("sessions", b"ps-1", retry, enrich, command) is None
+    assert planning.plan_one("sessions", b"ps-1", retry, enrich, command) is None
 
 
-async def test_the_dedupe_entry_is_sent_only_after_the_command_is_acknowledged(monkeypatch):
+async def test_the_dedupe_entry_is_sent_only_after_the_command_is_acknowledged(planning):
     sent = []
 
     class Changelog:
@@ -80,12 +88,12 @@ async def test_the_dedupe_entry_is_sent_only_after_the_command_is_acknowledged(m
         value_serializer="json",
         _on_changelog_sent=lambda fut: None,
     )
-    monkeypatch.setattr(worker_app, "seen", seen)
-    monkeypatch.setattr(worker_app, "_seen_pending", {})
+    planning.seen = seen
+    planning._seen_pending = {}
     planned = worker_app.Planned({"command_id": "c"}, "sessions|ps-1", {"created": True})
     lease = Ownership(1).lease(TP("sessions", 0))
     command_acked = asyncio.get_running_loop().create_future()
-    tail = asyncio.create_task(worker_app._record_seen(planned, command_acked, lease))
+    tail = asyncio.create_task(planning._record_seen(planned, command_acked, lease))
     await asyncio.sleep(0.01)
     assert sent == []  # the command is not durable yet: nothing says "seen"
     command_acked.set_result("metadata")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from parkstream.settings import TOPICS
-from streams.app import settings
-from streams.lag import SHORT_NAMES, partition_lag
+from parkstream.settings import TOPICS, Settings
+from streams.lag import partition_lag, short_names
 
 
 @pytest.mark.parametrize(
@@ -25,6 +24,8 @@ def test_lag_is_what_waits_after_the_committed_offset(highwater, committed, earl
 
 
 def test_lag_is_labelled_with_short_topic_names_and_no_changelog():
+    settings = Settings()
+    SHORT_NAMES = short_names(settings)
     assert set(SHORT_NAMES.values()) == set(TOPICS)
     assert SHORT_NAMES[settings.topic("results")] == "results"
     assert not any("changelog" in name for name in SHORT_NAMES)

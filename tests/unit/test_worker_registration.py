@@ -1,12 +1,9 @@
-import importlib
-
-from parkstream.worker import WORKER_MODULES
+from parkstream.settings import Settings
+from parkstream.worker import build_worker
 
 
 def test_the_worker_registers_the_planning_and_dispatch_agents_and_views():
-    for module in WORKER_MODULES:
-        importlib.import_module(module)
-    from streams.app import app
+    app = build_worker(Settings()).app
 
     agents = set(app.agents)
     assert {"streams.app.plan", "consumers.dispatch.dispatch"} <= agents
@@ -15,9 +12,7 @@ def test_the_worker_registers_the_planning_and_dispatch_agents_and_views():
 
 
 def test_the_worker_refreshes_the_controllers_user_types_and_zones_on_timers():
-    for module in WORKER_MODULES:
-        importlib.import_module(module)
-    from streams.app import app
+    app = build_worker(Settings()).app
 
     # Faust keeps timers and tasks in _app_tasks (functools.wraps keeps their names).
     tasks = {(task.__module__, task.__name__) for task in app._app_tasks}

@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 
 from consumers import zones
 from parkstream.controller import ControllerClient
+from parkstream.settings import Settings
 from streams import stats
+from streams.enrich import ZoneDirectory
 from streams.stats import OTHER_ZONES, CurrencyLabels, ZoneLabels
 
 
@@ -135,9 +137,11 @@ def test_currency_labels_keep_the_documented_and_default_ones_and_stay_bounded()
     ]
 
 
-def test_the_worker_always_labels_the_documented_and_the_default_currency():
-    from streams.app import settings
-
+def test_the_worker_always_labels_the_documented_and_the_default_currency(monkeypatch):
+    for kept in ("zone_labels", "currency_labels"):  # restored after the test
+        monkeypatch.setattr(stats, kept, getattr(stats, kept))
+    settings = Settings(default_currency="EUR")
+    stats.configure_labels(settings, ZoneDirectory())
     for currency in ("CAD", "USD", settings.default_currency):
         assert stats.currency_labels.label(currency) == currency
 
