@@ -182,6 +182,7 @@ class Dispatcher:
         *,
         attempt: int = 0,
         stop_when_lost: bool = False,
+        announced: bool = False,
     ) -> tuple[ControllerReply | PermanentError | None, int]:
         """Call until the Controller gives a final answer: a reply, or a permanent error.
 
@@ -191,8 +192,10 @@ class Dispatcher:
         retrying once a call that reached the Controller failed transiently (after its
         backoff): that call may have been applied, and the caller re-sends it by the
         journal's rules. A call that never left (no connection could be made) is simply
-        made again. Raises ``Revoked``
-        as soon as the lease stops being valid before a call (a wait is cut short).
+        made again. Raises ``Revoked`` as soon as the lease stops being valid before a call
+        (a wait is cut short). ``announced``: the first call's intent is durable, so that
+        call is under way and is made while the lease drains (a revocation that began
+        while the intent was acknowledged waits for it): only a void lease stops it.
         """
         while True:
             wait = self.breaker.wait_seconds()
@@ -201,11 +204,15 @@ class Dispatcher:
                 await lease.sleep(wait)
                 continue
             try:
-                lease.check_call()
+                if announced:
+                    lease.check_write()
+                else:
+                    lease.check_call()
             except Revoked:
                 self.breaker.release_probe()
                 raise
             attempt += 1
+            announced = False  # a retry is a new call: a drain stops it
             self.worker.watchdog.progressed()
             try:
                 async with self._calls:
@@ -539,7 +546,8 @@ class Dispatcher:
             return
 
         lease.check_call()  # a revoked command writes no intent
-        if step is Step.CALL:
+        announced = step is Step.CALL  # its intent, once durable, puts its call under way
+        if announced:
             await self._journal(command_id, intent_entry(datetime.now(UTC)), lease)
         attempts = 0
         while True:
@@ -552,8 +560,9 @@ class Dispatcher:
                     "pushed_again" if step is Step.RECONCILE_PUSH else "reapplied"
                 ).inc()
             answer, attempts = await self.call_until_answered(
-                endpoint, fields, lease, attempt=attempts, stop_when_lost=True
+                endpoint, fields, lease, attempt=attempts, stop_when_lost=True, announced=announced
             )
+            announced = False
             if answer is not None:
                 break
             step = resend_step(endpoint)  # the answer was lost: the call may have been applied

@@ -8,8 +8,9 @@ leases of the revoked partitions in two steps::
     VALID --revoke()--> DRAINING --drained, or the drain bound passed--> VOID
 
     VALID     calls and writes may start
-    DRAINING  no call may start (a retry waiting for its backoff gives up at once); a
-              record whose call already ended may still write its outcome
+    DRAINING  no new call may start (a retry waiting for its backoff gives up at once); a
+              call whose intent is already durable is under way and is still made, and a
+              record whose call started or ended may still write its outcome
     VOID      nothing may start; every later check raises ``Revoked``
 
 ``revoke()`` returns only once the work already under way has ended or the bound has
