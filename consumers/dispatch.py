@@ -159,13 +159,8 @@ class Dispatcher:
     def controller(self) -> ControllerClient:
         """The worker's one pooled Controller client (created on first use)."""
         if self._controller is None:
-            settings = self.settings
-            self._controller = ControllerClient(
-                settings.controller_url,
-                settings.controller_client,
-                settings.controller_api_token,
-                timeout=settings.controller_timeout,
-                max_connections=settings.controller_concurrency,
+            self._controller = ControllerClient.from_settings(
+                self.settings, max_connections=self.settings.controller_concurrency
             )
         return self._controller
 

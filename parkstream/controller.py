@@ -61,6 +61,7 @@ from parkstream.errors import (
     TransientError,
 )
 from parkstream.redaction import MASK, redact, redact_json
+from parkstream.settings import Settings
 from schemas.controller import ENDPOINTS, ERROR_MESSAGES, ContractError, plate_permits
 
 __all__ = [
@@ -432,6 +433,18 @@ class ControllerClient:
             headers={"Accept": "application/json", "Content-Type": "application/json"},
             follow_redirects=False,
             trust_env=False,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, max_connections: int) -> ControllerClient:
+        """The client of ``PARKSTREAM_CONTROLLER_URL``, ``_CLIENT``, ``_API_TOKEN`` and
+        ``_TIMEOUT_SECONDS``, with a pool of ``max_connections``."""
+        return cls(
+            settings.controller_url,
+            settings.controller_client,
+            settings.controller_api_token,
+            timeout=settings.controller_timeout,
+            max_connections=max_connections,
         )
 
     def __repr__(self) -> str:

@@ -36,7 +36,7 @@ def _port(raw: str) -> int:
     return value
 
 
-def _positive_int(raw: str) -> int:
+def parse_positive_int(raw: str) -> int:
     value = int(raw)
     if value < 1:
         raise ValueError("must be a whole number of at least 1")
@@ -256,15 +256,17 @@ class Settings:
         "KAFKA_BOOTSTRAP_SERVERS", _bootstrap, default="127.0.0.1:9092"
     )
     topic_prefix: str = _env("TOPIC_PREFIX", default="")
-    topic_partitions: int = _env("TOPIC_PARTITIONS", _positive_int, default=6)
-    topic_replication_factor: int = _env("TOPIC_REPLICATION_FACTOR", _positive_int, default=3)
-    topic_min_insync_replicas: int = _env("TOPIC_MIN_INSYNC_REPLICAS", _positive_int, default=2)
+    topic_partitions: int = _env("TOPIC_PARTITIONS", parse_positive_int, default=6)
+    topic_replication_factor: int = _env("TOPIC_REPLICATION_FACTOR", parse_positive_int, default=3)
+    topic_min_insync_replicas: int = _env(
+        "TOPIC_MIN_INSYNC_REPLICAS", parse_positive_int, default=2
+    )
     data_dir: Path = _env("DATA_DIR", Path, default=Path("parkstream-data"))
     controller_url: str = _env("CONTROLLER_URL", _http_url, default="http://127.0.0.1:8081")
     controller_client: str = _env("CONTROLLER_CLIENT", default="OC-TOMA")
     controller_api_token: str = _secret("CONTROLLER_API_TOKEN", default="")
     controller_timeout: float = _env("CONTROLLER_TIMEOUT_SECONDS", _positive_float, default=10.0)
-    controller_concurrency: int = _env("CONTROLLER_CONCURRENCY", _positive_int, default=32)
+    controller_concurrency: int = _env("CONTROLLER_CONCURRENCY", parse_positive_int, default=32)
     controller_timezone: str = _env("CONTROLLER_TIMEZONE", _timezone, default="UTC")
     reconcile_by_permit_no: bool = _env("RECONCILE_BY_PERMIT_NO", parse_flag, default=False)
     worker_stall_seconds: float = _env("WORKER_STALL_SECONDS", _positive_float, default=120.0)
@@ -284,13 +286,15 @@ class Settings:
     reference_secret: str = _secret(
         "REFERENCE_SECRET", _reference_secret, default=DEV_REFERENCE_SECRET
     )
-    gateway_max_body_bytes: int = _env("GATEWAY_MAX_BODY_BYTES", _positive_int, default=65536)
+    gateway_max_body_bytes: int = _env("GATEWAY_MAX_BODY_BYTES", parse_positive_int, default=65536)
     gateway_read_timeout: float = _env(
         "GATEWAY_READ_TIMEOUT_SECONDS", _positive_float, default=30.0
     )
     worker_url: str = _env("WORKER_URL", _http_url, default="http://127.0.0.1:6066")
     schema_registry_url: str = _env("SCHEMA_REGISTRY_URL", _registry_url, default="")
-    producer_batch_messages: int = _env("PRODUCER_BATCH_MESSAGES", _positive_int, default=10000)
+    producer_batch_messages: int = _env(
+        "PRODUCER_BATCH_MESSAGES", parse_positive_int, default=10000
+    )
     gateway_host: str = _env("GATEWAY_HOST", default="0.0.0.0")
     gateway_port: int = _env("GATEWAY_PORT", _port, default=8080)
     gateway_ops_port: int = _env("GATEWAY_OPS_PORT", _port, default=8082)

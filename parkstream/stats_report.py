@@ -265,9 +265,7 @@ def fetch_stats(
 async def controller_stats(settings: Settings, zones: Sequence[str] | None) -> dict[str, Any]:
     from parkstream.controller import ControllerClient
 
-    async with ControllerClient(
-        settings.controller_url, settings.controller_client, settings.controller_api_token
-    ) as controller:
+    async with ControllerClient.from_settings(settings, max_connections=1) as controller:
         reply = await controller.permit_stats(zones)
     return reply.body
 

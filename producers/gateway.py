@@ -373,13 +373,8 @@ class Gateway:
     def controller(self) -> ControllerClient:
         """The pass-through calls' Controller client (parkstream's token; made on first use)."""
         if self._controller is None:
-            settings = self.settings
-            self._controller = ControllerClient(
-                settings.controller_url,
-                settings.controller_client,
-                settings.controller_api_token,
-                timeout=settings.controller_timeout,
-                max_connections=PASS_THROUGH_CONNECTIONS,
+            self._controller = ControllerClient.from_settings(
+                self.settings, max_connections=PASS_THROUGH_CONNECTIONS
             )
         return self._controller
 

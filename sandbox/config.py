@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from parkstream.settings import SettingsError, parse_flag, read_env, setting
+from parkstream.settings import (
+    SettingsError,
+    parse_flag,
+    parse_positive_int,
+    read_env,
+    setting,
+)
 from sandbox.faults import FaultConfig
 from schemas.controller import parse_time
 
@@ -50,13 +56,6 @@ def _status(raw: str) -> int:
     value = int(raw)
     if not 200 <= value <= 599:
         raise ValueError("must be an HTTP status 200-599")
-    return value
-
-
-def _at_least_one(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise ValueError("must be a whole number of at least 1")
     return value
 
 
@@ -98,7 +97,7 @@ class SandboxConfig:
     display_timezone: str = setting("SANDBOX_TIMEZONE", _timezone, default="UTC")
     now: datetime | None = setting("SANDBOX_NOW", _now, default=None)
     login_sources: tuple[str, ...] = setting("SANDBOX_LOGIN_SOURCES", _sources, default=("OPSCOM",))
-    journal_size: int = setting("SANDBOX_JOURNAL_SIZE", _at_least_one, default=10_000)
+    journal_size: int = setting("SANDBOX_JOURNAL_SIZE", parse_positive_int, default=10_000)
     seed_examples: bool = setting("SANDBOX_SEED_EXAMPLES", parse_flag, default=True)
 
     def __post_init__(self) -> None:

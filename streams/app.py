@@ -455,46 +455,40 @@ def register_planning(worker: WorkerApp) -> Planning:
     planning = Planning(worker)
     app = worker.app
 
-    async def plan(stream: faust.StreamT[Any]) -> None:
-        """Parking-session events -> permits/push, update or delete commands."""
-        await worker.pipeline("plan_sessions").run(
-            stream,
-            planning.head(
-                "sessions",
-                "ParkingSessionEvent",
-                lambda event: enrich_session(event, planning.zones, planning.defaults),
-                command_for_session_event,
-            ),
-        )
+    def agent(topic: str, record_name: str, enrich: Enricher, planner: Planner) -> Any:
+        head = planning.head(topic, record_name, enrich, planner)
 
-    async def plan_vehicles(stream: faust.StreamT[Any]) -> None:
-        """Vehicle events -> vehicles/push commands."""
-        await worker.pipeline("plan_vehicles").run(
-            stream,
-            planning.head(
-                "vehicles",
-                "VehicleEvent",
-                lambda event: (enrich_vehicle(event, planning.defaults), []),
-                command_for_vehicle_event,
-            ),
-        )
+        async def plan(stream: faust.StreamT[Any]) -> None:
+            await worker.pipeline(f"plan_{topic}").run(stream, head)
 
-    async def plan_users(stream: faust.StreamT[Any]) -> None:
-        """User events -> profiles/push commands."""
-        await worker.pipeline("plan_users").run(
-            stream,
-            planning.head(
-                "users",
-                "UserEvent",
-                lambda event: enrich_user(event, planning.user_types),
-                command_for_user_event,
-            ),
-        )
+        return plan
 
-    # Named as when they were module-level agents: the names are in logs and dashboards.
-    app.agent(worker.sessions_topic, name=f"{__name__}.plan")(plan)
-    app.agent(worker.vehicles_topic, name=f"{__name__}.plan_vehicles")(plan_vehicles)
-    app.agent(worker.users_topic, name=f"{__name__}.plan_users")(plan_users)
+    # Sessions -> permits/push, update or delete; vehicles -> vehicles/push; users ->
+    # profiles/push. Named as when they were module-level agents (logs, dashboards).
+    app.agent(worker.sessions_topic, name=f"{__name__}.plan")(
+        agent(
+            "sessions",
+            "ParkingSessionEvent",
+            lambda event: enrich_session(event, planning.zones, planning.defaults),
+            command_for_session_event,
+        )
+    )
+    app.agent(worker.vehicles_topic, name=f"{__name__}.plan_vehicles")(
+        agent(
+            "vehicles",
+            "VehicleEvent",
+            lambda event: (enrich_vehicle(event, planning.defaults), []),
+            command_for_vehicle_event,
+        )
+    )
+    app.agent(worker.users_topic, name=f"{__name__}.plan_users")(
+        agent(
+            "users",
+            "UserEvent",
+            lambda event: enrich_user(event, planning.user_types),
+            command_for_user_event,
+        )
+    )
     return planning
 
 
