@@ -27,8 +27,23 @@ lint: install
 	$(BIN)/lint-imports --no-cache
 
 # -rs prints why a test was skipped (a missing system tool, see system-deps).
+# The e2e tests each start a whole stack (broker, sandbox, workers, gateway, load): they
+# run one at a time in one pytest process. Beside it a second one runs the unit and
+# integration tests and the two e2e tests that mostly wait (a minute's outage, a frozen
+# broker of its own); its report follows the first one's. Both must pass.
+E2E_BESIDE := tests/e2e/test_outage.py::test_a_60s_controller_outage_under_load_loses_and_doubles_nothing \
+              tests/e2e/test_stall.py::test_a_worker_with_work_and_no_progress_exits_with_code_70
+
 test: system-deps lint
-	$(BIN)/python -m pytest -q -rs --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -rs --durations=10 -p no:cacheprovider \
+	    tests/unit tests/integration $(E2E_BESIDE) $(PYTEST_ARGS) > $(VENV)/test-beside.log 2>&1 & \
+	beside=$$!; \
+	$(BIN)/python -m pytest -q -rs --durations=25 tests/e2e \
+	    $(addprefix --deselect ,$(E2E_BESIDE)) $(PYTEST_ARGS); e2e=$$?; \
+	wait $$beside; others=$$?; \
+	echo "== unit and integration tests, and the e2e tests that wait (run beside) =="; \
+	cat $(VENV)/test-beside.log; \
+	test $$e2e -eq 0 && test $$others -eq 0
 
 bench: install
 	$(BIN)/python -m benchmarks
