@@ -1,12 +1,12 @@
 """Logging set-up: ``key="value"`` text lines, or JSON with ``PARKSTREAM_LOG_FORMAT=json``.
 
 Modules log through ``logging.getLogger(__name__)`` and put facts in the message
-as ``key="value"`` pairs, each value a ``%`` placeholder::
+as ``key="value"`` pairs, each value a ``%`` conversion with its own argument::
 
     log.warning('dead letter reason="%s" partition=%d', reason, partition)
 
 People read the text line as written. In JSON each fact is also a field of its own,
-taken from the placeholder's argument (so a value holding quotes or spaces arrives
+taken from that conversion's argument (so a value holding quotes or spaces arrives
 whole; ``%d`` and ``%f`` values are numbers), beside ``time``, ``level``, ``logger``,
 ``event`` (the words before the first fact) and ``message`` (the text line)::
 
@@ -42,7 +42,7 @@ _LINE_FIELDS = frozenset({"time", "level", "logger", "event", "message", "except
 
 
 def facts(record: logging.LogRecord) -> tuple[str | None, dict[str, Any]]:
-    """``(event, {name: value})`` of a record's ``key="%s"`` placeholders and their arguments.
+    """``(event, {name: value})`` of a record's ``key="%s"`` conversions and their arguments.
 
     ``event`` is the text before the first fact (``None`` for a line without facts).
     """
@@ -70,7 +70,7 @@ def facts(record: logging.LogRecord) -> tuple[str | None, dict[str, Any]]:
         except (TypeError, ValueError):
             continue
         value: Any = text
-        if kind in "diouxX" and not named["quote"]:
+        if kind in "diu" and not named["quote"]:  # %x and %o stay their text
             value = int(text)
         elif kind in "eEfFgG" and not named["quote"]:
             value = float(text)
@@ -93,7 +93,7 @@ class _JsonFormatter(JsonFormatter):
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
     ) -> None:
         super().add_fields(log_data, record, message_dict)  # ``extra=`` fields, exc_info
-        message = redact(record.getMessage())
+        message = redact(record.message)  # JsonFormatter.format has just formatted it
         event, found = facts(record)
         exception = log_data.pop("exc_info", None)
         log_data.pop("message", None)

@@ -64,3 +64,8 @@ def test_the_text_format_is_the_message_as_written() -> None:
     formatter = logs._TextFormatter("%(levelname)s %(name)s %(message)s")
     line = formatter.format(_record('duplicate dropped topic="%s"', "sessions"))
     assert line == 'WARNING consumers.dispatch duplicate dropped topic="sessions"'
+
+
+def test_a_hexadecimal_or_octal_fact_stays_its_text() -> None:
+    entry = json.loads(logs._JsonFormatter().format(_record("flags mask=%x mode=%o", 255, 8)))
+    assert (entry["mask"], entry["mode"]) == ("ff", "10")
