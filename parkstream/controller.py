@@ -18,6 +18,10 @@ either returns a ``ControllerReply`` or raises one of ``parkstream.errors``::
     refused/reset, broken HTTP, a body cut mid-way   -> ControllerConnectionError   transient
     a body whose Content-Encoding does not decode    -> ControllerAnswerUnreadable  transient
 
+``relay()`` sends the same wire body and returns the answer unclassified (status, body
+with the token masked, Retry-After), for the gateway's pass-through endpoints; only the
+transport rows of the table apply to it.
+
 ``classify()`` is the first part of that table as a pure function, so it is tested
 without I/O; for any status, headers and bytes it returns a ``ControllerReply`` or
 raises one of those classes, nothing else. Permanent means the Controller refused the

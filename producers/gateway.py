@@ -97,8 +97,8 @@ UNKNOWN_VENDOR = "unknown"
 STATUS_ENDPOINT = "permits/status"  # the metrics label of the delivery-status route
 WORKER_TIMEOUT = aiohttp.ClientTimeout(total=5.0, connect=2.0)
 TOPIC_CHECK_TIMEOUT_SECONDS = 5.0
-DELIVERY_TIMEOUT_MS = 10_000
-PASS_THROUGH_CONNECTIONS = 16  # pooled connections to the Controller for pass-through calls  # a vendor waits at most this long for the broker, then gets 503
+DELIVERY_TIMEOUT_MS = 10_000  # a vendor waits at most this long for the broker, then gets 503
+PASS_THROUGH_CONNECTIONS = 16  # pooled connections to the Controller for pass-through calls
 
 
 class GatewayProducer(AsyncProducer):
