@@ -311,6 +311,18 @@ class WorkerApp:
         self._trackers.append(acks)
         return acks
 
+    def in_hand(self, tp: Any) -> int:
+        """Records of ``tp`` handed over to an agent whose outcome is not recorded yet."""
+        return sum(acks.in_hand(tp) for acks in self._trackers)
+
+    def queued(self, tp: Any) -> int:
+        """Records of ``tp``'s topic fetched and waiting in its stream's queue."""
+        for topic in getattr(self.app.topics, "_topics", ()):
+            queue = getattr(topic, "queue", None) if topic.is_iterator else None
+            if queue is not None and tp.topic in topic.topics:
+                return int(queue.qsize())
+        return 0
+
     async def seek(self, tp: Any, offset: int) -> None:
         """Hand ``tp`` over again from ``offset`` (records forgotten or skipped, ``streams.ordering``).
 

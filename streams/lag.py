@@ -6,15 +6,27 @@ records waiting in Kafka, including those read but whose outcome is not recorded
 (the dispatcher commits only past recorded outcomes). A partition never committed counts
 from its earliest offset (the group starts there). Partitions no longer assigned drop
 out of the gauge, so a rebalance does not leave a stale series behind.
+
+The same refresh hands over again a partition that is stuck (``Refetch``): records wait
+after its committed offset, none is in the worker's hands or its stream's queue, and the
+committed offset has not moved for a third of ``PARKSTREAM_WORKER_STALL_SECONDS``. Faust
+can fetch records and never hand them over: its ``Consumer.getmany`` drops the rest of a
+fetched batch when the group's generation changes while it hands the batch over, and the
+fetch position is then past them (seen here after two rebalances in quick succession: a
+partition assigned, fetching, 1,311 records waiting, nothing handed over). Seeking such a
+partition back to its committed offset hands them over again; a repeat of a record already
+applied is skipped by the journal. Should that not help, the stall watchdog still ends the
+worker (``streams/watchdog.py``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping
 
 import faust
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from parkstream.settings import TOPICS, Settings
 from streams.app import WorkerApp
@@ -28,6 +40,48 @@ CONSUMER_LAG = Gauge(
     "Records in a partition the worker owns that it has not consumed yet.",
     ["topic", "partition"],
 )
+
+
+REFETCHES = Counter(
+    "parkstream_partition_refetches_total",
+    "Partitions handed over again from their committed offset: records waited there and "
+    "none was handed over for a third of PARKSTREAM_WORKER_STALL_SECONDS.",
+    ["topic"],
+)
+
+
+class Refetch:
+    """Which partitions are stuck and must be handed over again (pure; the clock injected).
+
+    Stuck: records wait after the committed offset, none is busy (in an agent's hands or
+    in its stream's queue), and the committed offset has not moved for ``after_seconds``.
+    A stuck partition is refetched at most once per ``after_seconds``.
+    """
+
+    def __init__(self, after_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.after_seconds = after_seconds
+        self._clock = clock
+        self._still: dict[Hashable, tuple[int | None, float]] = {}  # tp -> (committed, since)
+
+    def stuck(self, tp: Hashable, waiting: int, committed: int | None, busy: bool) -> bool:
+        now = self._clock()
+        if waiting <= 0 or busy:
+            self._still.pop(tp, None)
+            return False
+        seen = self._still.get(tp)
+        if seen is None or seen[0] != committed:
+            self._still[tp] = (committed, now)
+            return False
+        if now - seen[1] < self.after_seconds:
+            return False
+        self._still[tp] = (committed, now)
+        return True
+
+    def retain(self, tps: Iterable[Hashable]) -> None:
+        """Forget partitions no longer assigned."""
+        kept = set(tps)
+        for tp in [tp for tp in self._still if tp not in kept]:
+            del self._still[tp]
 
 
 def short_names(settings: Settings) -> dict[str, str]:
@@ -53,9 +107,11 @@ def _committed_offsets(app: faust.App) -> Mapping[object, int | None]:
 class LagReport:
     """The lag gauge of one worker, and the records waiting for its stall watchdog."""
 
-    def __init__(self, worker: WorkerApp) -> None:
+    def __init__(self, worker: WorkerApp, refetch: Refetch | None = None) -> None:
+        self.worker = worker
         self.app = worker.app
         self.names = short_names(worker.settings)
+        self.refetch = refetch or Refetch(worker.settings.worker_stall_seconds / 3)
         self._reported: set[tuple[str, str]] = set()
         # Records waiting in the worker's partitions at the last refresh.
         self.total = 0
@@ -75,11 +131,15 @@ class LagReport:
             return
         current: set[tuple[str, str]] = set()
         total = 0
+        self.refetch.retain(tps)
         for tp in tps:
             lag = partition_lag(highwaters.get(tp), committed.get(tp), earliest.get(tp))
             if lag is None:
                 continue
             total += lag
+            busy = self.worker.in_hand(tp) > 0 or self.worker.queued(tp) > 0
+            if self.refetch.stuck(tp, lag, committed.get(tp), busy):
+                await self._refetch(tp, committed.get(tp), earliest.get(tp), lag)
             labels = (names[tp.topic], str(tp.partition))
             CONSUMER_LAG.labels(*labels).set(lag)
             current.add(labels)
@@ -87,6 +147,26 @@ class LagReport:
             CONSUMER_LAG.remove(*labels)
         self._reported = current
         self.total = total
+
+    async def _refetch(
+        self, tp: object, committed: int | None, earliest: int | None, waiting: int
+    ) -> None:
+        start = committed if committed is not None else (earliest or 0)
+        topic = self.names[tp.topic]  # type: ignore[attr-defined]  # a Faust TP
+        log.warning(
+            'records wait and none was handed over; fetching the partition again topic="%s" '
+            "partition=%d from_offset=%d waiting=%d idle_seconds=%.0f",
+            topic,
+            tp.partition,  # type: ignore[attr-defined]
+            start,
+            waiting,
+            self.refetch.after_seconds,
+        )
+        REFETCHES.labels(topic).inc()
+        try:
+            await self.worker.seek(tp, start)
+        except Exception as exc:  # the next refresh tries again; the watchdog has the last word
+            log.warning('partition not fetched again error="%s"', exc)
 
 
 def register(worker: WorkerApp) -> LagReport:

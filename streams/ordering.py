@@ -151,3 +151,7 @@ class InOrderAcks:
     @property
     def unfinished(self) -> int:
         return self._tracker.unfinished()
+
+    def in_hand(self, tp: Hashable) -> int:
+        """Deliveries of ``tp`` not released yet (handed over, outcome not recorded)."""
+        return self._tracker.unfinished(tp)

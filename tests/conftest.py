@@ -75,8 +75,11 @@ def start_process(tmp_path: Path) -> Iterator[Callable[..., ParkstreamProcess]]:
     """``start_process("gateway", env, port)``: a running parkstream process, stopped at teardown."""
     started: list[ParkstreamProcess] = []
 
-    def start(command: str, env: dict[str, str], port: int | None = None) -> ParkstreamProcess:
-        proc = ParkstreamProcess(command, env, tmp_path / f"{command}-{len(started)}.log", port)
+    def start(
+        command: str, env: dict[str, str], port: int | None = None, **kwargs: str
+    ) -> ParkstreamProcess:
+        log = tmp_path / f"{command}-{len(started)}.log"
+        proc = ParkstreamProcess(command, env, log, port, **kwargs)
         started.append(proc)
         return proc.start()
 

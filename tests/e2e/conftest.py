@@ -67,13 +67,29 @@ class Stack:
     def start_sandbox(self) -> ParkstreamProcess:
         return self.start_process("sandbox", self.env, int(self.env["PARKSTREAM_SANDBOX_PORT"]))
 
-    def start_worker(self, web_port: int | None = None) -> ParkstreamProcess:
+    def start_worker(self, web_port: int | None = None, **kwargs: str) -> ParkstreamProcess:
         env = dict(self.env)
         if web_port is not None:
             env["PARKSTREAM_WORKER_WEB_PORT"] = str(web_port)
-        worker = self.start_process("worker", env, int(env["PARKSTREAM_WORKER_WEB_PORT"]))
+        port = int(env["PARKSTREAM_WORKER_WEB_PORT"])
+        worker = self.start_process("worker", env, port, **kwargs)
         self.workers.append(worker)
         return worker
+
+    async def restart_exited_workers(self) -> int:
+        """Restart, on its port, each worker that exited by itself, as Kubernetes restarts a
+        pod's container (the chart's restart policy); until cancelled. Returns how many."""
+        restarted = 0
+        try:
+            while True:
+                for worker in [w for w in self.workers if w.exited_by_itself]:
+                    worker.stopped = True  # replaced
+                    port = int(worker.env["PARKSTREAM_WORKER_WEB_PORT"])
+                    await asyncio.to_thread(self.start_worker, port)
+                    restarted += 1
+                await asyncio.sleep(1)
+        except asyncio.CancelledError:
+            return restarted
 
     def start_gateway(self) -> ParkstreamProcess:
         return self.start_process("gateway", self.env, int(self.env["PARKSTREAM_GATEWAY_PORT"]))

@@ -220,6 +220,9 @@ async def crash_scenario(stack: Stack, scenario: Scenario) -> None:
     refs: dict[int, str] = {}
     limits = httpx.Limits(max_connections=VENDORS + 8)
     async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+        # A worker that ends by itself (the stall watchdog's exit 70) comes back, as on
+        # Kubernetes; how many did is reported below.
+        supervisor = asyncio.create_task(stack.restart_exited_workers())
         chaos = [asyncio.create_task(killer(stack, scenario.kills, rng))]
         earlier_journal: list[dict[str, Any]] = []  # the Controller's, before it restarted
         if scenario.outage_seconds:
@@ -248,9 +251,15 @@ async def crash_scenario(stack: Stack, scenario: Scenario) -> None:
             await wait_until(settled_everywhere, timeout=600, interval=3)
         await asyncio.sleep(3)  # a late duplicate, if any, would land now
         fates = await session_fates(stack, http, refs, start, sessions, earlier_journal)
+    supervisor.cancel()
+    restarted = await supervisor
     tally = Counter(fates.values())
     stalled = sum("worker stalled, exiting" in worker.log() for worker in stack.workers)
-    print(f"crash test: {scenario}: {dict(tally)}; workers ended by the stall watchdog: {stalled}")
+    refetched = sum(worker.log().count("fetching the partition again") for worker in stack.workers)
+    print(
+        f"crash test: {scenario}: {dict(tally)}; workers ended by the stall watchdog: "
+        f"{stalled}, restarted: {restarted}; partitions fetched again: {refetched}"
+    )
     bad = {
         index: fate
         for index, fate in fates.items()

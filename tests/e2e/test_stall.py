@@ -101,6 +101,31 @@ async def test_a_worker_meeting_a_backlog_of_table_writes_never_fills_fausts_buf
     assert "producer buffer full" not in worker.log()
 
 
+async def test_records_fetched_and_never_handed_over_are_fetched_again(stack):
+    # Faust's getmany drops the rest of a fetched batch when the group's generation changes
+    # while it hands the batch over, and its fetch position is past those records (seen
+    # after two quick rebalances: 1,311 records waiting, nothing handed over, the worker
+    # ended by the watchdog). This worker drops one batch so (tests/support/dropping_worker).
+    stack.start_sandbox()
+    stack.start_gateway()
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    async with httpx.AsyncClient(timeout=30) as http:
+        for index in range(30):
+            await stack.push(http, permit(index, start))
+        worker = stack.start_worker(module="tests.support.dropping_worker")
+
+        async def all_landed() -> bool:
+            return len(await stack.sandbox_permits(http)) >= 30
+
+        await wait_until(all_landed, timeout=120, interval=2)
+        text = await stack.worker_metrics(http)
+    log = worker.log()
+    assert "DROPPED" in log, log[-3000:]  # the batch was dropped...
+    assert "fetching the partition again" in log  # ...and fetched again, not waited out
+    assert metric_value(text, "parkstream_partition_refetches_total", topic="sessions") >= 1
+    assert worker.proc is not None and worker.proc.poll() is None  # not ended by the watchdog
+
+
 async def test_a_worker_with_work_and_no_progress_exits_with_code_70(tmp_path, stack_env):
     # A broker of its own, frozen (SIGSTOP) while the worker has calls in flight: nothing
     # is acknowledged, nothing progresses. The worker must not sit there.

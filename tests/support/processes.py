@@ -15,17 +15,26 @@ from parkstream.broker import wait_for_port
 class ParkstreamProcess:
     """``parkstream <command>`` in a child process with the given environment; logs to a file."""
 
-    def __init__(self, command: str, env: dict[str, str], log_path: Path, port: int | None = None):
+    def __init__(
+        self,
+        command: str,
+        env: dict[str, str],
+        log_path: Path,
+        port: int | None = None,
+        module: str = "parkstream.cli",
+    ):
         self.command = command
+        self.module = module
         self.env = {**os.environ, **env}
         self.log_path = log_path
         self.port = port
         self.proc: subprocess.Popen[bytes] | None = None
+        self.stopped = False  # stopped on purpose (``stop``), not exited by itself
 
     def start(self, timeout: float = 60.0) -> ParkstreamProcess:
         out = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "parkstream.cli", self.command],
+            [sys.executable, "-m", self.module, self.command],
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -47,11 +56,17 @@ class ParkstreamProcess:
                         raise
         return self
 
+    @property
+    def exited_by_itself(self) -> bool:
+        """It ended without being stopped: a crash, or the stall watchdog's exit 70."""
+        return self.proc is not None and self.proc.poll() is not None and not self.stopped
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Send ``sig`` and wait; returns the exit code (killed after ``timeout``)."""
+        self.stopped = True
         if self.proc is None:
             return 0
         if self.proc.poll() is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from parkstream.settings import TOPICS, Settings
-from streams.lag import partition_lag, short_names
+from streams.lag import Refetch, partition_lag, short_names
 
 
 @pytest.mark.parametrize(
@@ -29,3 +29,52 @@ def test_lag_is_labelled_with_short_topic_names_and_no_changelog():
     assert set(SHORT_NAMES.values()) == set(TOPICS)
     assert SHORT_NAMES[settings.topic("results")] == "results"
     assert not any("changelog" in name for name in SHORT_NAMES)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_partition_is_refetched_once_records_wait_unhandled_for_the_limit():
+    clock = Clock()
+    refetch = Refetch(15, clock)
+    assert not refetch.stuck("tp", waiting=9, committed=0, busy=False)  # first seen
+    clock.now = 14
+    assert not refetch.stuck("tp", waiting=9, committed=0, busy=False)
+    clock.now = 15
+    assert refetch.stuck("tp", waiting=9, committed=0, busy=False)
+    clock.now = 20  # once per limit, not at every refresh
+    assert not refetch.stuck("tp", waiting=9, committed=0, busy=False)
+    clock.now = 30
+    assert refetch.stuck("tp", waiting=9, committed=0, busy=False)
+
+
+@pytest.mark.parametrize(
+    ("waiting", "committed", "busy"),
+    [
+        (0, 0, False),  # nothing waits: idle, not stuck
+        (9, 0, True),  # records in hand (a Controller outage) or in the stream's queue
+        (9, 5, False),  # the committed offset moved: progress
+    ],
+)
+def test_a_partition_that_is_idle_busy_or_moving_is_never_refetched(waiting, committed, busy):
+    clock = Clock()
+    refetch = Refetch(15, clock)
+    refetch.stuck("tp", waiting=9, committed=0, busy=False)
+    clock.now = 15
+    assert not refetch.stuck("tp", waiting=waiting, committed=committed, busy=busy)
+    clock.now = 29  # and the wait starts again from there
+    assert not refetch.stuck("tp", waiting=9, committed=committed, busy=False)
+
+
+def test_a_partition_no_longer_assigned_is_forgotten():
+    clock = Clock()
+    refetch = Refetch(15, clock)
+    refetch.stuck("tp", waiting=9, committed=0, busy=False)
+    refetch.retain([])
+    clock.now = 15
+    assert not refetch.stuck("tp", waiting=9, committed=0, busy=False)  # seen anew
