@@ -34,6 +34,8 @@ from streams.app import WorkerApp
 log = logging.getLogger(__name__)
 
 LAG_INTERVAL_SECONDS = 5.0
+# A refresh fails now and then (a rebalance under way); this many in a row is a WARNING.
+FAILURES_REPORTED = 3
 
 CONSUMER_LAG = Gauge(
     "parkstream_consumer_lag",
@@ -115,6 +117,7 @@ class LagReport:
         self._reported: set[tuple[str, str]] = set()
         # Records waiting in the worker's partitions at the last refresh.
         self.total = 0
+        self.failures = 0  # refreshes failed in a row
 
     async def refresh(self) -> None:
         """Refresh the lag gauge for every assigned parkstream partition."""
@@ -127,8 +130,19 @@ class LagReport:
             unknown = [tp for tp in tps if committed.get(tp) is None]
             earliest = await consumer.earliest_offsets(*unknown) if unknown else {}
         except Exception as exc:  # not started yet, rebalancing, broker away: try next time
-            log.debug('consumer lag not refreshed error="%s"', exc)
+            self.failures += 1
+            # Blind while it fails: the stall watchdog keeps the last count it saw.
+            report = log.warning if self.failures == FAILURES_REPORTED else log.debug
+            report(
+                'consumer lag not refreshed failures=%d error="%s: %s"',
+                self.failures,
+                type(exc).__name__,
+                exc,
+            )
             return
+        if self.failures >= FAILURES_REPORTED:
+            log.info("consumer lag refreshed again failures=%d", self.failures)
+        self.failures = 0
         current: set[tuple[str, str]] = set()
         total = 0
         self.refetch.retain(tps)
