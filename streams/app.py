@@ -317,9 +317,8 @@ class WorkerApp:
 
     def queued(self, tp: Any) -> int:
         """Records of ``tp``'s topic fetched and waiting in its stream's queue."""
-        for topic in getattr(self.app.topics, "_topics", ()):
-            queue = getattr(topic, "queue", None) if topic.is_iterator else None
-            if queue is not None and tp.topic in topic.topics:
+        for topic, queue in stream_queues(self.app):
+            if tp.topic in topic.topics:
                 return int(queue.qsize())
         return 0
 
@@ -514,15 +513,23 @@ def _recovery_position(app: faust.App) -> int:
     return sum(offset for offset in offsets if offset is not None)
 
 
+def stream_queues(app: faust.App) -> list[tuple[Any, Any]]:
+    """``(topic, queue)`` of each topic a stream iterates: records fetched, not handed over."""
+    found = []
+    for topic in getattr(app.topics, "_topics", ()):  # Faust's conductor has no public list
+        queue = getattr(topic, "queue", None) if topic.is_iterator else None
+        if queue is not None:
+            found.append((topic, queue))
+    return found
+
+
 def _consumer_state(app: faust.App) -> dict[str, Any]:
     """What Faust's consumer holds back (read when the worker stalls)."""
     consumer: Any = app.consumer  # Faust's aiokafka Consumer: its private flow state
     queues = {}
-    for topic in getattr(app.topics, "_topics", ()):
-        queue = getattr(topic, "queue", None) if topic.is_iterator else None
-        if queue is not None:
-            pending = len(getattr(queue, "_pending_pressure_drop_callbacks", ()))
-            queues[topic.get_topic_name()] = f"{queue.qsize()}/{queue.maxsize} drop_waits={pending}"
+    for topic, queue in stream_queues(app):
+        pending = len(getattr(queue, "_pending_pressure_drop_callbacks", ()))
+        queues[topic.get_topic_name()] = f"{queue.qsize()}/{queue.maxsize} drop_waits={pending}"
     return {
         "assigned": sorted(str(tp) for tp in consumer.assignment()),
         "fetching": sorted(str(tp) for tp in (consumer._active_partitions or ())),
