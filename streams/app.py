@@ -307,9 +307,16 @@ class WorkerApp:
     def track(self, name: str, acks: InOrderAcks) -> InOrderAcks:
         """Wire an agent's acknowledgements to the watchdog, revocations and assignments."""
         self.watchdog.add_work(name, lambda: acks.unfinished)
+        acks.committed = self.committed_offset
         self.on_revocation(acks.forget)
         self._trackers.append(acks)
         return acks
+
+    def committed_offset(self, tp: Any) -> int | None:
+        """The offset ``tp`` resumes from (Faust's committed offset; ``None``: not known)."""
+        # Faust keeps what it committed and read at assignment here; no public accessor.
+        offsets = getattr(self.app.consumer, "_committed_offset", {})
+        return offsets.get(tp)
 
     def in_hand(self, tp: Any) -> int:
         """Records of ``tp`` handed over to an agent whose outcome is not recorded yet."""

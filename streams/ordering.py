@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 
@@ -84,6 +84,9 @@ class InOrderAcks:
         self._next: dict[Hashable, int] = {}  # offset expected next, per partition
         self._resume: dict[Hashable, int] = {}  # forgotten or skipped: hand over from here
         self._sought: dict[Hashable, int] = {}  # the resume point a seek was asked for
+        # The partition's committed offset (``WorkerApp.track`` wires Faust's): the first
+        # record handed over after an assignment must not lie past it.
+        self.committed: Callable[[Hashable], int | None] = lambda tp: None
 
     def received(self, event: Any) -> int | None:
         """Record a delivered event; return its delivery id, or ``None`` when records before
@@ -96,6 +99,8 @@ class InOrderAcks:
             del self._resume[tp]
             self._sought.pop(tp, None)
         expected = self._next.get(tp)
+        if expected is None:
+            expected = self.committed(tp)
         if expected is not None and offset > expected:
             self._resume[tp] = expected  # offsets expected..offset-1 never came
             return None
