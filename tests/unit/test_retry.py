@@ -4,6 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consumers.retry import BACKOFF_CAP_SECONDS, CircuitBreaker, CircuitState, backoff_delay
+from tests.support.clock import ManualClock
 
 
 @given(st.integers(1, 60), st.integers(0, 2**32))
@@ -17,16 +18,8 @@ def test_retry_after_is_a_floor(attempt, retry_after):
     assert backoff_delay(attempt, retry_after) >= retry_after
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
 def test_the_circuit_opens_after_the_threshold_of_failures_in_a_row():
-    breaker = CircuitBreaker(failure_threshold=3, clock=Clock())
+    breaker = CircuitBreaker(failure_threshold=3, clock=ManualClock())
     for _ in range(2):
         breaker.record_failure()
     assert breaker.state is CircuitState.CLOSED
@@ -36,7 +29,7 @@ def test_the_circuit_opens_after_the_threshold_of_failures_in_a_row():
 
 
 def test_a_success_resets_the_failure_count():
-    breaker = CircuitBreaker(failure_threshold=3, clock=Clock())
+    breaker = CircuitBreaker(failure_threshold=3, clock=ManualClock())
     breaker.record_failure()
     breaker.record_failure()
     breaker.record_success()
@@ -45,7 +38,7 @@ def test_a_success_resets_the_failure_count():
 
 
 def test_after_the_cooldown_exactly_one_probe_goes():
-    clock = Clock()
+    clock = ManualClock()
     breaker = CircuitBreaker(failure_threshold=1, cooldown_seconds=2, clock=clock)
     breaker.record_failure()
     clock.now = 2.0
@@ -55,7 +48,7 @@ def test_after_the_cooldown_exactly_one_probe_goes():
 
 
 def test_a_good_probe_closes_the_circuit():
-    clock = Clock()
+    clock = ManualClock()
     breaker = CircuitBreaker(failure_threshold=1, cooldown_seconds=2, clock=clock)
     breaker.record_failure()
     clock.now = 2.0
@@ -66,7 +59,7 @@ def test_a_good_probe_closes_the_circuit():
 
 
 def test_a_failed_probe_reopens_with_a_doubled_cooldown_up_to_the_cap():
-    clock = Clock()
+    clock = ManualClock()
     breaker = CircuitBreaker(
         failure_threshold=1, cooldown_seconds=2, max_cooldown_seconds=5, clock=clock
     )

@@ -6,6 +6,7 @@ import pytest
 
 from parkstream.settings import TOPICS, Settings
 from streams.lag import Refetch, partition_lag, short_names
+from tests.support.clock import ManualClock
 
 
 @pytest.mark.parametrize(
@@ -31,16 +32,8 @@ def test_lag_is_labelled_with_short_topic_names_and_no_changelog():
     assert not any("changelog" in name for name in SHORT_NAMES)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_partition_is_refetched_once_records_wait_unhandled_for_the_limit():
-    clock = Clock()
+    clock = ManualClock()
     refetch = Refetch(15, clock)
     assert not refetch.stuck("tp", waiting=9, committed=0, busy=False)  # first seen
     clock.now = 14
@@ -62,7 +55,7 @@ def test_a_partition_is_refetched_once_records_wait_unhandled_for_the_limit():
     ],
 )
 def test_a_partition_that_is_idle_busy_or_moving_is_never_refetched(waiting, committed, busy):
-    clock = Clock()
+    clock = ManualClock()
     refetch = Refetch(15, clock)
     refetch.stuck("tp", waiting=9, committed=0, busy=False)
     clock.now = 15
@@ -72,7 +65,7 @@ def test_a_partition_that_is_idle_busy_or_moving_is_never_refetched(waiting, com
 
 
 def test_a_partition_no_longer_assigned_is_forgotten():
-    clock = Clock()
+    clock = ManualClock()
     refetch = Refetch(15, clock)
     refetch.stuck("tp", waiting=9, committed=0, busy=False)
     refetch.retain([])

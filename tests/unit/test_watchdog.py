@@ -3,18 +3,11 @@
 import asyncio
 
 from streams.watchdog import EXIT_STALLED, StallClock, Watchdog, stacks
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 def test_idle_time_is_never_a_stall():
-    clock = Clock()
+    clock = ManualClock(1000.0)
     stall = StallClock(120, clock)
     clock.now += 1000
     assert stall.observe(has_work=False) == 0
@@ -22,7 +15,7 @@ def test_idle_time_is_never_a_stall():
 
 
 def test_work_without_progress_for_the_limit_is_a_stall_and_progress_resets_it():
-    clock = Clock()
+    clock = ManualClock(1000.0)
     stall = StallClock(120, clock)
     stall.observe(has_work=True)
     clock.now += 119
@@ -35,7 +28,7 @@ def test_work_without_progress_for_the_limit_is_a_stall_and_progress_resets_it()
 
 
 def test_a_stalled_worker_exits_with_code_70_and_says_what_waits():
-    clock = Clock()
+    clock = ManualClock(1000.0)
     exits = []
     dog = Watchdog(60, exit=exits.append, clock=clock)
     dog.add_work("dispatch", lambda: 12)
@@ -50,7 +43,7 @@ def test_a_stalled_worker_exits_with_code_70_and_says_what_waits():
 
 
 def test_an_event_loop_that_stops_answering_is_a_stall_even_with_no_work_seen():
-    clock = Clock()
+    clock = ManualClock(1000.0)
     dog = Watchdog(60, exit=lambda code: None, clock=clock)
     dog.tick()  # the loop's last heartbeat
     clock.now += 61
