@@ -22,7 +22,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -312,11 +312,13 @@ class WorkerApp:
         self._trackers.append(acks)
         return acks
 
-    def committed_offset(self, tp: Any) -> int | None:
-        """The offset ``tp`` resumes from (Faust's committed offset; ``None``: not known)."""
+    def committed_offsets(self) -> Mapping[Any, int | None]:
+        """The offset each assigned partition resumes from (``None``: nothing committed)."""
         # Faust keeps what it committed and read at assignment here; no public accessor.
-        offsets = getattr(self.app.consumer, "_committed_offset", {})
-        return offsets.get(tp)
+        return getattr(self.app.consumer, "_committed_offset", {})
+
+    def committed_offset(self, tp: Any) -> int | None:
+        return self.committed_offsets().get(tp)
 
     def in_hand(self, tp: Any) -> int:
         """Records of ``tp`` handed over to an agent whose outcome is not recorded yet."""

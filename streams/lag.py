@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable
 
-import faust
 from prometheus_client import Counter, Gauge
 
 from parkstream.settings import TOPICS, Settings
@@ -96,24 +95,22 @@ def partition_lag(highwater: int | None, committed: int | None, earliest: int | 
     ``None`` when the high watermark is unknown."""
     if highwater is None:
         return None
-    start = committed if committed is not None else (earliest or 0)
-    return max(0, highwater - start)
+    return max(0, highwater - resume_offset(committed, earliest))
 
 
-def _committed_offsets(app: faust.App) -> Mapping[object, int | None]:
-    # Faust keeps the offsets it committed (and read from the broker at assignment) here;
-    # it has no public accessor for them.
-    return getattr(app.consumer, "_committed_offset", {})
+def resume_offset(committed: int | None, earliest: int | None) -> int:
+    """Where the group reads a partition from: its committed offset, else its earliest."""
+    return committed if committed is not None else (earliest or 0)
 
 
 class LagReport:
     """The lag gauge of one worker, and the records waiting for its stall watchdog."""
 
-    def __init__(self, worker: WorkerApp, refetch: Refetch | None = None) -> None:
+    def __init__(self, worker: WorkerApp) -> None:
         self.worker = worker
         self.app = worker.app
         self.names = short_names(worker.settings)
-        self.refetch = refetch or Refetch(worker.settings.worker_stall_seconds / 3)
+        self.refetch = Refetch(worker.settings.worker_stall_seconds / 3)
         self._reported: set[tuple[str, str]] = set()
         # Records waiting in the worker's partitions at the last refresh.
         self.total = 0
@@ -126,7 +123,7 @@ class LagReport:
         try:
             tps = [tp for tp in consumer.assignment() if tp.topic in names]
             highwaters = await consumer.highwaters(*tps) if tps else {}
-            committed = _committed_offsets(self.app)
+            committed = self.worker.committed_offsets()
             unknown = [tp for tp in tps if committed.get(tp) is None]
             earliest = await consumer.earliest_offsets(*unknown) if unknown else {}
         except Exception as exc:  # not started yet, rebalancing, broker away: try next time
@@ -151,7 +148,7 @@ class LagReport:
             if lag is None:
                 continue
             total += lag
-            busy = self.worker.in_hand(tp) > 0 or self.worker.queued(tp) > 0
+            busy = lag > 0 and (self.worker.in_hand(tp) > 0 or self.worker.queued(tp) > 0)
             if self.refetch.stuck(tp, lag, committed.get(tp), busy):
                 await self._refetch(tp, committed.get(tp), earliest.get(tp), lag)
             labels = (names[tp.topic], str(tp.partition))
@@ -165,7 +162,7 @@ class LagReport:
     async def _refetch(
         self, tp: object, committed: int | None, earliest: int | None, waiting: int
     ) -> None:
-        start = committed if committed is not None else (earliest or 0)
+        start = resume_offset(committed, earliest)
         topic = self.names[tp.topic]  # type: ignore[attr-defined]  # a Faust TP
         log.warning(
             'records wait and none was handed over; fetching the partition again topic="%s" '

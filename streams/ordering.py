@@ -74,7 +74,8 @@ class InOrderAcks:
     when that seek fails (``IllegalStateError`` during a rebalance, seen here) the later
     records come first: acknowledging them would commit past the forgotten ones, which
     would then never be applied. So a record that arrives after a gap (an offset later
-    than the one expected next, or later than a forgotten one) is not taken: ``received``
+    than the one expected next, later than a forgotten one, or, first after an assignment,
+    later than the partition's committed offset) is not taken: ``received``
     returns ``None`` and the caller seeks the partition back to ``resume_point(tp)``.
     """
 
