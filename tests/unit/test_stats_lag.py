@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from types import SimpleNamespace
+
 import pytest
+from faust.types import TP
 
 from parkstream.settings import TOPICS, Settings
-from streams.lag import Refetch, partition_lag, short_names
+from streams.lag import LagReport, Refetch, partition_lag, short_names
 from tests.support.clock import ManualClock
 
 
@@ -71,3 +75,27 @@ def test_a_partition_no_longer_assigned_is_forgotten():
     refetch.retain([])
     clock.now = 15
     assert not refetch.stuck("tp", waiting=9, committed=0, busy=False)  # seen anew
+
+
+class BrokerAway:
+    """A Faust consumer whose offset requests fail, as while the broker is away."""
+
+    def assignment(self):
+        return {TP(Settings().topic("commands"), 0)}
+
+    async def highwaters(self, *tps):
+        raise ConnectionError("broker away")
+
+
+async def test_a_lag_that_cannot_be_read_three_times_in_a_row_is_a_warning(caplog):
+    # While the refresh fails the stall watchdog sees the last count: the operator must see why.
+    app = SimpleNamespace(consumer=BrokerAway())
+    worker = SimpleNamespace(app=app, settings=Settings(), committed_offsets=dict)
+    report = LagReport(worker)
+    with caplog.at_level(logging.DEBUG, logger="streams.lag"):
+        for _ in range(3):
+            await report.refresh()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "consumer lag not refreshed failures=3" in warnings[0].getMessage()
+    assert "ConnectionError: broker away" in warnings[0].getMessage()
