@@ -259,7 +259,7 @@ async def plain_aiohttp(stack: str, target: Target) -> Result:
 
 
 async def controller_client(stack: str, target: Target) -> Result:
-    from parkstream.controller import ControllerClient
+    from foundation.controller import ControllerClient
 
     async with ControllerClient(
         target.base, CLIENT, TOKEN, max_connections=CONCURRENCY

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from parkstream.broker import free_port, wait_for_port
+from foundation.broker import free_port, wait_for_port
 from schemas.controller import ENDPOINTS
 
 CALLS = 2000

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import aiohttp
 
-from parkstream.broker import LocalBroker, free_port, wait_for_port
-from parkstream.kafka import ensure_topics
-from parkstream.settings import Settings
+from foundation.broker import LocalBroker, free_port, wait_for_port
+from foundation.kafka import ensure_topics
+from foundation.settings import Settings
 
 PERMITS = int(os.environ.get("PARKSTREAM_BENCH_PERMITS", "4000"))
 VENDORS = 64

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from parkstream.controller import ControllerReply
-from parkstream.errors import ControllerRejected
+from foundation.controller import ControllerReply
+from foundation.errors import ControllerRejected
 from schemas.controller import ENDPOINTS
 
 

@@ -26,8 +26,8 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from parkstream.kafka import producer_config, read_topic
-from parkstream.settings import Settings
+from foundation.kafka import producer_config, read_topic
+from foundation.settings import Settings
 from schemas.avro import DecodeError, codec
 
 RESOLVE_ENDPOINT = "parkstream/resolve"

@@ -3,11 +3,11 @@
 Commands of one key (one parking session) are applied strictly in order; different
 keys run concurrently, up to ``PARKSTREAM_CONTROLLER_CONCURRENCY`` calls in flight
 (``consumers.scheduler``). Offsets are acknowledged only as an unbroken prefix of
-commands whose outcome is recorded (``streams.ordering``), so a crash can only
+commands whose outcome is recorded (``foundation.worker.ordering``), so a crash can only
 redeliver, never skip. A redelivered command is recognised by its journal entry
 (``consumers.journal``) and never applied twice.
 
-Every command runs under the lease of its partition (``streams.ownership``): at a
+Every command runs under the lease of its partition (``foundation.worker.ownership``): at a
 revocation no call starts any more, calls under way finish and record their outcome
 within the drain bound, and an owner that lost the partition can neither call nor
 write for it.
@@ -46,16 +46,16 @@ from consumers.journal import (
 )
 from consumers.retry import CircuitBreaker, CircuitState, backoff_delay
 from consumers.scheduler import KeyedScheduler
-from parkstream.controller import ControllerClient, ControllerReply
-from parkstream.errors import ControllerRejected, PermanentError, TransientError
+from foundation.controller import ControllerClient, ControllerReply
+from foundation.errors import ControllerRejected, PermanentError, TransientError
+from foundation.worker.app import EVENTS_CONSUMED, EVENTS_PRODUCED, WorkerApp, dead_letter
+from foundation.worker.durable import acknowledged, durable_delete, durable_set
+from foundation.worker.ordering import InOrderAcks
+from foundation.worker.ownership import Lease, Revoked
+from foundation.worker.pipeline import delivered, unacked_events
 from schemas.avro import DecodeError, codec
 from schemas.controller import ContractError, plate_permits
 from schemas.status import SessionState
-from streams.app import EVENTS_CONSUMED, EVENTS_PRODUCED, WorkerApp, dead_letter
-from streams.durable import acknowledged, durable_delete, durable_set
-from streams.ordering import InOrderAcks
-from streams.ownership import Lease, Revoked
-from streams.pipeline import delivered, unacked_events
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ class Dispatcher:
             return reply, attempt
 
     async def _journal(self, command_id: str, entry: dict[str, Any], lease: Lease) -> None:
-        """Write a journal entry; return once Kafka has it (``streams.durable``).
+        """Write a journal entry; return once Kafka has it (``foundation.worker.durable``).
 
         An intent is durable before the call it announces. An outcome is written after
         everything it vouches for (the result, the session state, a dead letter) is

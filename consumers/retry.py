@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable
 
-from parkstream.settings import MAX_CIRCUIT_COOLDOWN_SECONDS
+from foundation.settings import MAX_CIRCUIT_COOLDOWN_SECONDS
 
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 30.0

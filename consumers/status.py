@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from consumers.dispatch import Dispatcher, session_key
-from streams.app import WorkerApp
+from foundation.worker.app import WorkerApp
 
 
 def session_status(reference_id: str, state: dict[str, Any]) -> dict[str, Any]:

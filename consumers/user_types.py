@@ -10,9 +10,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from parkstream.controller import ControllerClient
-from parkstream.errors import ParkstreamError
-from streams.app import WorkerApp
+from foundation.controller import ControllerClient
+from foundation.errors import ParkstreamError
+from foundation.worker.app import WorkerApp
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 parkstream dev        broker, sandbox, worker, gateway and demo traffic on one machine
 parkstream gateway    the OPS-COM-compatible HTTP gateway (producers/gateway.py)
-parkstream worker     the Faust worker (streams/app.py + consumers/dispatch.py)
+parkstream worker     the Faust worker (streams/planning.py + consumers/dispatch.py)
 parkstream sandbox    the offline Controller stand-in (sandbox/)
 parkstream produce    load a JSON Lines or CSV file of permits, vehicles or profiles
 """
@@ -19,8 +19,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from parkstream import logs
-from parkstream.settings import Settings, SettingsError
+from foundation import logs
+from foundation.settings import Settings, SettingsError
 
 log = logging.getLogger("parkstream")
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from parkstream.broker import LocalBroker, wait_for_port
-from parkstream.settings import Settings
+from foundation.broker import LocalBroker, wait_for_port
+from foundation.settings import Settings
 
 DEMO_VENDOR = "demo-paystation"
 DEMO_VENDOR_TOKEN = "demo-vendor-token"

@@ -25,7 +25,7 @@ from consumers.deadletters import (
     select,
     settled,
 )
-from parkstream.settings import Settings
+from foundation.settings import Settings
 
 NOTHING_MATCHED = 1
 USAGE = 2

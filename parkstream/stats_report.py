@@ -27,8 +27,8 @@ from typing import Any, TextIO
 
 import httpx
 
-from parkstream.errors import PermanentError, TransientError
-from parkstream.settings import Settings
+from foundation.errors import PermanentError, TransientError
+from foundation.settings import Settings
 
 OK, DIFFERENT, USAGE, UNAVAILABLE = 0, 1, 2, 3
 WORKER_TIMEOUT_SECONDS = 15.0
@@ -263,7 +263,7 @@ def fetch_stats(
 
 
 async def controller_stats(settings: Settings, zones: Sequence[str] | None) -> dict[str, Any]:
-    from parkstream.controller import ControllerClient
+    from foundation.controller import ControllerClient
 
     async with ControllerClient.from_settings(settings, max_connections=1) as controller:
         reply = await controller.permit_stats(zones)

@@ -13,12 +13,15 @@ from typing import Any
 
 import faust
 
-from consumers import dispatch, status, user_types, zones
+from consumers import dispatch, status, user_types
 from consumers.dispatch import Dispatcher
-from parkstream.kafka import ensure_topics
-from parkstream.settings import Settings
-from streams import lag, stats
-from streams.app import Planning, WorkerApp, register_ops, register_planning
+from foundation.kafka import ensure_topics
+from foundation.settings import Settings
+from foundation.worker import lag
+from foundation.worker.app import WorkerApp
+from foundation.worker.ops import register_ops
+from streams import stats, zones
+from streams.planning import Planning, register_planning
 
 
 @dataclass(frozen=True)

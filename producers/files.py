@@ -28,9 +28,9 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from parkstream.kafka import BrokerUnavailable, ensure_topics
-from parkstream.redaction import redact
-from parkstream.settings import Settings
+from foundation.kafka import BrokerUnavailable, ensure_topics
+from foundation.redaction import redact
+from foundation.settings import Settings
 from producers.publish import DeliveryReport, Publisher
 from schemas.controller import ContractError, parse_body
 

@@ -25,7 +25,7 @@ idempotent producer). When the broker cannot take it the answer is ``503`` with
 gateway re-creates missing topics before its next send (a broker that came back
 empty). Bodies over ``PARKSTREAM_GATEWAY_MAX_BODY_BYTES`` get ``413``; a request whose
 headers and body do not arrive within ``PARKSTREAM_GATEWAY_READ_TIMEOUT_SECONDS`` gets ``408``
-and its connection is closed (``parkstream.web``).
+and its connection is closed (``foundation.web``).
 
 Every vendor may push and ask about its own permits; a pass-through endpoint only when the
 operator granted it to that vendor (``PARKSTREAM_VENDOR_GRANTS``, ``VendorGrants``): those
@@ -51,11 +51,11 @@ from aiohttp import web
 from confluent_kafka import KafkaException
 from prometheus_client import Counter, Histogram
 
-from parkstream.controller import ControllerClient
-from parkstream.errors import SchemaViolation, TransientError
-from parkstream.kafka import AsyncProducer, BrokerUnavailable, ensure_topics
-from parkstream.settings import Settings, SettingsError
-from parkstream.web import (
+from foundation.controller import ControllerClient
+from foundation.errors import SchemaViolation, TransientError
+from foundation.kafka import AsyncProducer, BrokerUnavailable, ensure_topics
+from foundation.settings import Settings, SettingsError
+from foundation.web import (
     RequestReadTimeout,
     add_health_route,
     add_ops_routes,

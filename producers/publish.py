@@ -30,8 +30,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from parkstream.kafka import AsyncProducer, BrokerUnavailable, ensure_topics, producer_config
-from parkstream.settings import Settings
+from foundation.kafka import AsyncProducer, BrokerUnavailable, ensure_topics, producer_config
+from foundation.settings import Settings
 from producers.events import PUSH_ENDPOINTS, SOURCES, Accepted, accept
 from producers.references import ReferenceIssuer, check_idempotency_key
 from schemas.avro import AvroCodec, RegistryUnavailable, codec

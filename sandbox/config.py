@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from parkstream.settings import (
+from foundation.settings import (
     SettingsError,
     parse_flag,
     parse_positive_int,
@@ -81,7 +81,7 @@ def _text(raw: str) -> str:
 class SandboxConfig:
     """Everything the sandbox needs; the token never appears in ``repr``.
 
-    Declared with parkstream's settings helpers (``parkstream.settings.setting``): the
+    Declared with parkstream's settings helpers (``foundation.settings.setting``): the
     same parsing rules, and a bad value stops ``parkstream sandbox`` with one line
     naming the variable.
     """

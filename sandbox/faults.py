@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from http import HTTPStatus
 from typing import Any
 
-from parkstream.settings import SettingsError
+from foundation.settings import SettingsError
 from schemas.controller import ENDPOINTS, ERROR_MESSAGES, ContractError, Endpoint
 
 ENV_PREFIX = "PARKSTREAM_SANDBOX_FAULT_"

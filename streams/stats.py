@@ -55,14 +55,19 @@ import aiohttp
 import faust
 from prometheus_client import Counter
 
-from parkstream.settings import Settings
+from foundation.settings import Settings
+from foundation.worker.app import EVENTS_CONSUMED, WorkerApp, dead_letter
+from foundation.worker.durable import (
+    acknowledged_all,
+    apply_locally,
+    durable_delete,
+    send_table_writes,
+)
+from foundation.worker.ownership import Lease
+from foundation.worker.pipeline import Head
 from schemas.avro import DecodeError, codec
 from schemas.controller import DOCUMENTED_CURRENCIES
-from streams.app import EVENTS_CONSUMED, WorkerApp, dead_letter
-from streams.durable import acknowledged_all, apply_locally, durable_delete, send_table_writes
 from streams.enrich import ZoneDirectory
-from streams.ownership import Lease
-from streams.pipeline import Head
 
 log = logging.getLogger(__name__)
 

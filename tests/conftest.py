@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from parkstream.broker import LocalBroker, free_port
-from parkstream.kafka import ensure_topics
-from parkstream.settings import Settings
+from foundation.broker import LocalBroker, free_port
+from foundation.kafka import ensure_topics
+from foundation.settings import Settings
 from tests.support.processes import ParkstreamProcess
 
 VENDOR = "hotspot"

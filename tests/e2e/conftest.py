@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from parkstream.settings import Settings
+from foundation.settings import Settings
 from tests.conftest import CLIENT, VENDOR_TOKEN
 from tests.support.processes import ParkstreamProcess
 

@@ -33,7 +33,7 @@ import httpx
 import pytest
 
 from consumers.deadletters import dead_letters, read_dead_letters, settled
-from parkstream.broker import free_port
+from foundation.broker import free_port
 from tests.conftest import CLIENT, VENDOR_TOKEN
 from tests.e2e.conftest import Stack, metric_value, wait_until
 from tests.e2e.test_dead_letters import parkstream

@@ -9,7 +9,7 @@ import sys
 import httpx
 
 from consumers.deadletters import read_dead_letters
-from parkstream.kafka import producer_config
+from foundation.kafka import producer_config
 from tests.e2e.conftest import wait_until
 from tests.support.examples import PERMIT_PUSH_EXAMPLE
 from tests.support.kafka import topic_messages

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from parkstream.broker import free_port
+from foundation.broker import free_port
 
 pytestmark = pytest.mark.slow
 

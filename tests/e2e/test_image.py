@@ -29,7 +29,7 @@ import httpx
 import pytest
 import yaml
 
-from parkstream.broker import free_port, wait_for_port
+from foundation.broker import free_port, wait_for_port
 from tests.conftest import CLIENT, VENDOR_TOKEN
 from tests.e2e.conftest import wait_until
 from tests.support.examples import PERMIT_PUSH_EXAMPLE
@@ -293,7 +293,7 @@ def test_only_tmp_and_the_data_dir_are_writable_as_uid_10001(container):
 # nothing is compiled (and nothing would be written) at start on a read-only root.
 BYTECODE_PROBE = """
 import importlib.util, json, sys
-import parkstream.cli, parkstream.worker, producers.gateway, sandbox.app, streams.app
+import parkstream.cli, parkstream.worker, producers.gateway, sandbox.app, streams.planning
 venv = [m.__file__ for m in list(sys.modules.values())
         if getattr(m, "__file__", None) and m.__file__.startswith("/opt/parkstream/")
         and m.__file__.endswith(".py")]

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from parkstream.broker import free_port, wait_for_port
+from foundation.broker import free_port, wait_for_port
 from tests.conftest import CLIENT
 from tests.e2e.conftest import wait_until
 from tests.e2e.test_stats import VENDORS, Vendors, controller_loses, wire_time

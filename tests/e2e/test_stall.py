@@ -19,11 +19,11 @@ import httpx
 import pytest
 from confluent_kafka import Producer
 
-from parkstream.broker import LocalBroker
-from parkstream.kafka import PARTITIONER, ensure_topics
-from parkstream.settings import Settings
+from foundation.broker import LocalBroker
+from foundation.kafka import PARTITIONER, ensure_topics
+from foundation.settings import Settings
+from foundation.worker.watchdog import EXIT_STALLED
 from schemas.avro import codec
-from streams.watchdog import EXIT_STALLED
 from tests.e2e.conftest import metric_value, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

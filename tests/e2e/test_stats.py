@@ -15,7 +15,7 @@ import httpx
 import pytest
 from confluent_kafka import Producer
 
-from parkstream.broker import free_port
+from foundation.broker import free_port
 from parkstream.stats_report import run_stats
 from schemas.avro import codec
 from tests.conftest import CLIENT, CONTROLLER_TOKEN, VENDOR, VENDOR_TOKEN

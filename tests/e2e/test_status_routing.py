@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from parkstream.broker import free_port
+from foundation.broker import free_port
 from tests.e2e.conftest import wait_until
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from parkstream.broker import free_port
+from foundation.broker import free_port
 
 SANDBOX_PROCESS_CLIENT = "OC-TOMA"
 SANDBOX_PROCESS_TOKEN = "sandbox-process-token-4c1d"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from confluent_kafka import Producer
 
 from consumers.deadletters import read_dead_letters, replay, resolve, settled
-from parkstream.kafka import PARTITIONER, read_topic
+from foundation.kafka import PARTITIONER, read_topic
 from schemas.avro import codec
 
 

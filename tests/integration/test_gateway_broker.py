@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from parkstream.kafka import AsyncProducer
+from foundation.kafka import AsyncProducer
 from producers.gateway import GATEWAY_KEY, create_app, create_ops_app
 from schemas.avro import codec
 from tests.conftest import CLIENT, CONTROLLER_TOKEN, VENDOR, VENDOR_TOKEN

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from parkstream.settings import Settings
+from foundation.settings import Settings
 from producers.gateway import create_app
 from producers.openapi import push_codes
 from schemas.avro import codec

@@ -8,9 +8,9 @@ import uuid
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from parkstream.broker import LocalBroker, free_port
-from parkstream.kafka import ensure_topics
-from parkstream.settings import Settings
+from foundation.broker import LocalBroker, free_port
+from foundation.kafka import ensure_topics
+from foundation.settings import Settings
 from producers.gateway import GATEWAY_KEY, create_app, create_ops_app
 from schemas.avro import codec
 from tests.conftest import CLIENT, VENDOR_TOKEN

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from parkstream.broker import free_port, wait_for_port
+from foundation.broker import free_port, wait_for_port
 from tests.conftest import CLIENT, VENDOR, VENDOR_TOKEN
 from tests.support.examples import PERMIT_PUSH_EXAMPLE
 

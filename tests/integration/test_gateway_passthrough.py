@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from parkstream.broker import free_port
-from parkstream.settings import Settings, SettingsError
+from foundation.broker import free_port
+from foundation.settings import Settings, SettingsError
 from producers.gateway import create_app
 from tests.conftest import CLIENT, CONTROLLER_TOKEN, VENDOR_TOKEN
 from tests.support.examples import PERMIT_PUSH_EXAMPLE

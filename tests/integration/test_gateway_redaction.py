@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from parkstream.broker import free_port
-from parkstream.settings import Settings
+from foundation.broker import free_port
+from foundation.settings import Settings
 from producers.gateway import create_app
 from schemas.controller import ERROR_MESSAGES, TOKEN_FIELDS
 from tests.conftest import CLIENT, VENDOR_TOKEN

@@ -6,7 +6,7 @@ import uuid
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from parkstream.settings import Settings
+from foundation.settings import Settings
 from producers.gateway import create_app
 from schemas.avro import CONFLUENT_MAGIC, codec
 from tests.conftest import CLIENT, VENDOR_TOKEN

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from parkstream.settings import TOPICS
+from foundation.settings import TOPICS
 from tests.conftest import CLIENT, VENDOR_TOKEN
 from tests.support.examples import (
     PERMIT_PUSH_EXAMPLE,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from parkstream.broker import free_port
-from parkstream.settings import Settings
+from foundation.broker import free_port
+from foundation.settings import Settings
 from producers.gateway import create_app
 from tests.conftest import CLIENT, VENDOR_TOKEN
 from tests.support.examples import PERMIT_PUSH_EXAMPLE

@@ -9,7 +9,7 @@ import sys
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from parkstream.settings import Settings, SettingsError
+from foundation.settings import Settings, SettingsError
 from producers.gateway import create_app
 from schemas.avro import codec
 from tests.conftest import CLIENT, VENDOR_TOKEN

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from parkstream.settings import Settings
+from foundation.settings import Settings
 from producers.gateway import create_app
 from producers.publish import AsyncPublisher, Publisher
 from schemas.avro import codec

@@ -22,8 +22,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from parkstream.controller import ControllerClient
-from parkstream.errors import ControllerAnswerUnreadable
+from foundation.controller import ControllerClient
+from foundation.errors import ControllerAnswerUnreadable
 from sandbox.app import SandboxConfig, create_app
 from sandbox.faults import FaultConfig
 from schemas.controller import ENDPOINTS, ERROR_MESSAGES, plate_permits

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode, checks
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from parkstream.broker import LocalBroker, free_port
-from parkstream.kafka import ensure_topics
-from parkstream.settings import Settings
+from foundation.broker import LocalBroker, free_port
+from foundation.kafka import ensure_topics
+from foundation.settings import Settings
 from tests.conftest import CLIENT, CONTROLLER_TOKEN, VENDOR_TOKEN
 from tests.support.examples import PERMIT_PUSH_EXAMPLE
 from tests.support.processes import ParkstreamProcess

@@ -1,6 +1,6 @@
 """The worker's zone labels learnt from the sandbox Controller (a real HTTP server on a
 loopback port): its permits/stats lists every zone pushed to it, disconnected ones too, and
-the labels stay bounded all the same (consumers/zones.py, docs/metrics.md)."""
+the labels stay bounded all the same (streams/zones.py, docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiohttp.test_utils import TestServer
 
-from consumers import zones
-from parkstream.controller import ControllerClient
+from foundation.controller import ControllerClient
 from sandbox.app import SandboxConfig, create_app
-from streams import stats
+from streams import stats, zones
 from streams.stats import OTHER_ZONES, ZONE_LABEL_LIMIT, ZoneLabels
 
 CLIENT = "OC-TOMA"

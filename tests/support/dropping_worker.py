@@ -14,9 +14,9 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-from parkstream.settings import Settings
+from foundation.settings import Settings
+from foundation.worker.app import _Consumer
 from parkstream.worker import run_worker
-from streams.app import _Consumer
 
 
 def drop_one_batch(topic_suffix: str) -> None:

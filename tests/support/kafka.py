@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka import Message
 
-from parkstream.kafka import read_topic
+from foundation.kafka import read_topic
 
 
 def topic_messages(bootstrap: str, topic: str, timeout: float = 10.0) -> list[Message]:

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from parkstream.broker import wait_for_port
+from foundation.broker import wait_for_port
 
 
 class ParkstreamProcess:

@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from parkstream.broker import free_port
+from foundation.broker import free_port
 from schemas.controller import (
     plate_validation_body,
     profile_success_body,

@@ -1,7 +1,7 @@
 """A Faust worker that reads a topic, seeks it back once, and prints what it was handed.
 
 Run as ``python -m tests.support.seek_probe BOOTSTRAP TOPIC parkstream|faust``: with
-``parkstream`` the worker uses parkstream's consumer (``streams.app._Consumer``), with
+``parkstream`` the worker uses parkstream's consumer (``foundation.worker.app._Consumer``), with
 ``faust`` Faust's own. It reads the topic's 200 records, seeks back to offset 50 when it
 is handed offset 100, and once nothing more came for 5 s prints the offsets it was handed, one line of JSON.
 """
@@ -29,7 +29,7 @@ def main(bootstrap: str, topic_name: str, consumer: str) -> None:
         stream_wait_empty=False,
     )
     if consumer == "parkstream":
-        from streams.app import _Consumer
+        from foundation.worker.app import _Consumer
 
         app.transport.Consumer = _Consumer
     topic = app.topic(

@@ -1,4 +1,4 @@
-"""parkstream.controller: what the Controller client sends, and how it reads every answer."""
+"""foundation.controller: what the Controller client sends, and how it reads every answer."""
 
 import asyncio
 import gzip
@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from parkstream.controller import (
+from foundation.controller import (
     DEFAULT_TIMEOUT,
     ControllerClient,
     ControllerReply,
@@ -28,7 +28,7 @@ from parkstream.controller import (
     default_transport,
     parse_retry_after,
 )
-from parkstream.errors import (
+from foundation.errors import (
     ControllerAnswerUnreadable,
     ControllerConnectionError,
     ControllerRateLimited,
@@ -985,12 +985,12 @@ def test_no_encoded_form_of_any_token_survives_classification(
 
 
 async def test_log_lines_are_key_value_pairs(caplog):
-    caplog.set_level(logging.DEBUG, logger="parkstream.controller")
+    caplog.set_level(logging.DEBUG, logger="foundation.controller")
     recorder = Recorder(422, {"ErrorCode": 9006, "ErrorMessage": ERROR_MESSAGES[9006]})
     async with controller(recorder) as client:
         with pytest.raises(ControllerRejected):
             await client.push_permit(PERMIT)
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "parkstream.controller"]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "foundation.controller"]
     assert 'endpoint="permits/push"' in line
     assert 'status="422"' in line
     assert 'error_code="9006"' in line

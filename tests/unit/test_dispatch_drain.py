@@ -11,10 +11,10 @@ import httpx
 from faust.types import TP
 
 from consumers.dispatch import Dispatcher
-from parkstream.controller import ControllerClient
-from parkstream.settings import Settings
+from foundation.controller import ControllerClient
+from foundation.settings import Settings
+from foundation.worker.app import WorkerApp
 from schemas.avro import codec
-from streams.app import WorkerApp
 from streams.plan import command_for_session_event
 from tests.support.examples import session_event
 

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 from faust.types import TP
 
-from streams import durable
-from streams.ownership import Ownership, Revoked
+from foundation.worker import durable
+from foundation.worker.ownership import Ownership, Revoked
 
 
 def acked(value="metadata"):

@@ -1,9 +1,9 @@
-"""parkstream.errors: the tree, and what each branch tells its caller."""
+"""foundation.errors: the tree, and what each branch tells its caller."""
 
 import pytest
 
-from parkstream import errors
-from parkstream.errors import (
+from foundation import errors
+from foundation.errors import (
     ControllerAnswerUnreadable,
     ControllerConnectionError,
     ControllerRateLimited,

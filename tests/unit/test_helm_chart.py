@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from parkstream.settings import PREFIX, Settings
+from foundation.settings import PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "parkstream"

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from parkstream.settings import env_documentation
+from foundation.settings import env_documentation
 
 PACKAGES = ("schemas", "producers", "streams", "consumers", "sandbox", "parkstream", "dashboards")
 
@@ -46,6 +46,6 @@ def test_every_module_imports_with_nonsense_in_every_parkstream_variable():
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["failed"] == {}
     # The worker's modules are among them, not skipped.
-    assert {"streams.app", "consumers.dispatch", "streams.stats", "parkstream.worker"} <= set(
+    assert {"streams.planning", "consumers.dispatch", "streams.stats", "parkstream.worker"} <= set(
         report["imported"]
     )

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 
-from parkstream import logs
+from foundation import logs
 
 
 def _record(msg: str, *args: object, exc: bool = False) -> logging.LogRecord:

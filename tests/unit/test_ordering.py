@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.ordering import DeliveryTracker, InOrderAcks
+from foundation.worker.ordering import DeliveryTracker, InOrderAcks
 
 
 def test_a_delivery_finished_before_an_earlier_one_waits_for_it():

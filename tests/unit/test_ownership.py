@@ -1,4 +1,4 @@
-"""Leases and revocation (streams.ownership): an owner that lost a partition can never call the
+"""Leases and revocation (foundation.worker.ownership): an owner that lost a partition can never call the
 Controller or write for it, and a revocation waits, bounded, for the work under way."""
 
 import asyncio
@@ -7,7 +7,7 @@ import time
 import pytest
 from faust.types import TP as FaustTP
 
-from streams.ownership import LeaseState, Ownership, Revoked
+from foundation.worker.ownership import LeaseState, Ownership, Revoked
 
 TP = FaustTP("commands", 1)
 

@@ -1,4 +1,4 @@
-"""An agent's ordered pipeline (streams.pipeline): offsets acknowledged only once a record's
+"""An agent's ordered pipeline (foundation.worker.pipeline): offsets acknowledged only once a record's
 outcome is durable, in order, and never for a partition this worker lost."""
 
 import asyncio
@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 from faust.types import TP
 
-from streams.ownership import Ownership
-from streams.pipeline import OrderedPipeline
+from foundation.worker.ownership import Ownership
+from foundation.worker.pipeline import OrderedPipeline
 
 
 class Event:

@@ -8,11 +8,12 @@ from types import SimpleNamespace
 import pytest
 from faust.types import TP
 
-from parkstream.settings import Settings
-from streams import app as worker_app
+from foundation.settings import Settings
+from foundation.worker.app import WorkerApp
+from foundation.worker.ownership import Ownership
+from streams import planning as worker_app
 from streams import stats
-from streams.app import Planning, WorkerApp
-from streams.ownership import Ownership
+from streams.planning import Planning
 
 EVENT = {
     "event_id": "ev-1",

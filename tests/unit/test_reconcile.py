@@ -12,11 +12,11 @@ from consumers import dispatch
 from consumers.dispatch import Dispatcher
 from consumers.journal import Lookup
 from consumers.retry import CircuitBreaker
-from parkstream.controller import ControllerClient
-from parkstream.settings import Settings
+from foundation.controller import ControllerClient
+from foundation.settings import Settings
+from foundation.worker.app import WorkerApp
+from foundation.worker.ownership import Ownership
 from schemas.controller import PlatePermit, plate_validation_body
-from streams.app import WorkerApp
-from streams.ownership import Ownership
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TORONTO = ZoneInfo("America/Toronto")

@@ -1,4 +1,4 @@
-"""parkstream.redaction: every form of a secret is masked, in one function everyone calls."""
+"""foundation.redaction: every form of a secret is masked, in one function everyone calls."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parkstream import logs, redaction
-from parkstream.redaction import MASK, redact, redact_json
+from foundation import logs, redaction
+from foundation.redaction import MASK, redact, redact_json
 
 TOKEN = 'tok/3f9a"1c7e-é-secret ü+&=%😀'
 

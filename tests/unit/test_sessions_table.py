@@ -1,7 +1,7 @@
 """The sessions table's keys are routed like the commands they come from."""
 
 from consumers.dispatch import session_key
-from parkstream.settings import Settings
+from foundation.settings import Settings
 from parkstream.worker import build_worker
 
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from parkstream.settings import Settings, SettingsError, env_documentation
+from foundation.settings import Settings, SettingsError, env_documentation
 
 
 def test_defaults_match_the_documented_ports():
@@ -121,7 +121,7 @@ def test_production_defaults_keep_three_replicas_and_two_in_sync():
 
 
 def test_a_replication_factor_the_cluster_cannot_meet_is_one_line_naming_the_variable():
-    from parkstream.kafka import replication_problems
+    from foundation.kafka import replication_problems
 
     settings = Settings.from_env({})
     error, _ = replication_problems(settings, brokers=1, replicas={})
@@ -130,7 +130,7 @@ def test_a_replication_factor_the_cluster_cannot_meet_is_one_line_naming_the_var
 
 
 def test_an_existing_topic_with_fewer_replicas_is_named_with_how_many_it_lacks():
-    from parkstream.kafka import replication_problems
+    from foundation.kafka import replication_problems
 
     settings = Settings.from_env({})
     error, missing = replication_problems(

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 from faust.types import TP
 
-from parkstream.settings import TOPICS, Settings
-from streams.lag import LagReport, Refetch, partition_lag, short_names
+from foundation.settings import TOPICS, Settings
+from foundation.worker.lag import LagReport, Refetch, partition_lag, short_names
 from tests.support.clock import ManualClock
 
 
@@ -92,7 +92,7 @@ async def test_a_lag_that_cannot_be_read_three_times_in_a_row_is_a_warning(caplo
     app = SimpleNamespace(consumer=BrokerAway())
     worker = SimpleNamespace(app=app, settings=Settings(), committed_offsets=dict)
     report = LagReport(worker)
-    with caplog.at_level(logging.DEBUG, logger="streams.lag"):
+    with caplog.at_level(logging.DEBUG, logger="foundation.worker.lag"):
         for _ in range(3):
             await report.refresh()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from parkstream.broker import free_port
-from parkstream.settings import Settings
+from foundation.broker import free_port
+from foundation.settings import Settings
 from parkstream.stats_report import (
     UNAVAILABLE,
     USAGE,

@@ -1,8 +1,8 @@
-"""The stall watchdog (streams.watchdog): work without progress for the limit ends the worker."""
+"""The stall watchdog (foundation.worker.watchdog): work without progress for the limit ends the worker."""
 
 import asyncio
 
-from streams.watchdog import EXIT_STALLED, StallClock, Watchdog, stacks
+from foundation.worker.watchdog import EXIT_STALLED, StallClock, Watchdog, stacks
 from tests.support.clock import ManualClock
 
 

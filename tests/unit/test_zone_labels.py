@@ -1,6 +1,6 @@
 """Which zones and currencies get a metric label of their own: only zones the operator
 configured (the alias table) or the Controller reports, and a bounded set of currencies,
-whatever vendors send (streams/stats.py, consumers/zones.py, docs/metrics.md)."""
+whatever vendors send (streams/stats.py, streams/zones.py, docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers import zones
-from parkstream.controller import ControllerClient
-from parkstream.settings import Settings
-from streams import stats
+from foundation.controller import ControllerClient
+from foundation.settings import Settings
+from streams import stats, zones
 from streams.enrich import ZoneDirectory
 from streams.stats import OTHER_ZONES, CurrencyLabels, ZoneLabels
 

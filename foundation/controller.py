@@ -3,7 +3,7 @@
 One ``ControllerClient`` holds one pooled ``httpx.AsyncClient``. Callers pass
 *canonical* fields (the keys of ``schemas.controller``); the client turns them
 into the wire body with the contract, adds the API token itself, POSTs, and
-either returns a ``ControllerReply`` or raises one of ``parkstream.errors``::
+either returns a ``ControllerReply`` or raises one of ``foundation.errors``::
 
     documented ErrorCode 9000-9034 (any status)      -> ControllerRejected          permanent
     429, or 503 with Retry-After                     -> ControllerRateLimited       transient
@@ -35,7 +35,7 @@ costs several times more CPU per call at 32 concurrent connections.
 The token never leaves this module except in the request body: it is not in
 log lines, ``repr()``, exception messages or replies. Whatever is copied out of an
 answer (an ErrorMessage, a snippet, a reply's body) goes through
-``parkstream.redaction``, which masks the token raw, JSON-escaped and URL-encoded.
+``foundation.redaction``, which masks the token raw, JSON-escaped and URL-encoded.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from parkstream.errors import (
+from foundation.errors import (
     ControllerAnswerUnreadable,
     ControllerConnectionError,
     ControllerRateLimited,
@@ -64,8 +64,8 @@ from parkstream.errors import (
     SchemaViolation,
     TransientError,
 )
-from parkstream.redaction import MASK, redact, redact_json
-from parkstream.settings import Settings
+from foundation.redaction import MASK, redact, redact_json
+from foundation.settings import Settings
 from schemas.controller import ENDPOINTS, ERROR_MESSAGES, ContractError, plate_permits
 
 __all__ = [
@@ -492,7 +492,7 @@ class ControllerClient:
         the client adds the token (and, for validate/plate, its client code).
 
         Raises a ``TransientError`` (retry; the call may have been applied) or a
-        ``PermanentError`` (dead-letter) from ``parkstream.errors``, whatever the
+        ``PermanentError`` (dead-letter) from ``foundation.errors``, whatever the
         Controller or the network does; ``ValueError`` for an unknown endpoint.
         """
         payload = self._wire_body(endpoint, fields)

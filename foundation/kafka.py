@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from prometheus_client import Gauge
 
-from parkstream.settings import PREFIX, TOPICS, Settings, SettingsError
+from foundation.settings import PREFIX, TOPICS, Settings, SettingsError
 
 log = logging.getLogger(__name__)
 

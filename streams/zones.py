@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from parkstream.controller import ControllerClient
-from parkstream.errors import ParkstreamError
+from foundation.controller import ControllerClient
+from foundation.errors import ParkstreamError
+from foundation.worker.app import WorkerApp
 from streams import stats
-from streams.app import WorkerApp
 
 log = logging.getLogger(__name__)
 

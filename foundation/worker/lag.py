@@ -16,7 +16,7 @@ fetch position is then past them (seen here after two rebalances in quick succes
 partition assigned, fetching, 1,311 records waiting, nothing handed over). Seeking such a
 partition back to its committed offset hands them over again; a repeat of a record already
 applied is skipped by the journal. Should that not help, the stall watchdog still ends the
-worker (``streams/watchdog.py``).
+worker (``foundation/worker/watchdog.py``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from collections.abc import Callable, Hashable, Iterable
 
 from prometheus_client import Counter, Gauge
 
-from parkstream.settings import TOPICS, Settings
-from streams.app import WorkerApp
+from foundation.settings import TOPICS, Settings
+from foundation.worker.app import WorkerApp
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ Each record delivered to the agent runs in two parts:
   command), and wait again.
 
 A record is acknowledged (its offset may be committed) once its tail has finished and
-every record before it in its partition has too (``streams.ordering.InOrderAcks``). Heads
-and tails run under the record's lease (``streams.ownership``): at a revocation nothing
+every record before it in its partition has too (``foundation.worker.ordering.InOrderAcks``). Heads
+and tails run under the record's lease (``foundation.worker.ownership``): at a revocation nothing
 new starts, tails under way may finish within the drain bound, and what has not finished
 then is forgotten, unacknowledged, and redelivered to the next owner.
 
@@ -29,8 +29,8 @@ from typing import Any, cast
 
 import faust
 
-from streams.ordering import InOrderAcks
-from streams.ownership import Lease, Ownership, Revoked
+from foundation.worker.ordering import InOrderAcks
+from foundation.worker.ownership import Lease, Ownership, Revoked
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,12 @@ taken from that conversion's argument (so a value holding quotes or spaces arriv
 whole; ``%d`` and ``%f`` values are numbers), beside ``time``, ``level``, ``logger``,
 ``event`` (the words before the first fact) and ``message`` (the text line)::
 
-    {"time": "...", "level": "warning", "logger": "streams.app", "event": "dead letter",
+    {"time": "...", "level": "warning", "logger": "foundation.worker.app", "event": "dead letter",
      "message": "dead letter reason=\"undecodable\" partition=3", "reason": "undecodable",
      "partition": 3}
 
 A fact named like one of those fields is written as ``fact_<name>``. Tokens never
-reach a log: callers do not log them, and ``parkstream.redaction.redact`` masks
+reach a log: callers do not log them, and ``foundation.redaction.redact`` masks
 anything that looks like an ``apiToken`` field, in the message and in every fact, as a
 last guard.
 """
@@ -30,7 +30,7 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
-from parkstream.redaction import redact
+from foundation.redaction import redact
 
 # One printf-style conversion of a log message (``%s``, ``%d``, ``%.2f``, ``%%``...).
 _CONVERSION = re.compile(

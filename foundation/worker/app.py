@@ -1,60 +1,37 @@
-r"""The parkstream Faust worker: its shared parts, the planning agents and the ops pages.
+"""The worker's Faust app and the hooks every agent's work is wired to.
 
-    sessions.v1 --.
-    vehicles.v1 --+-- decode -> enrich -> dedupe -> plan --> commands.v1 --dispatch--> Controller
-    users.v1 -----'                                          (consumers/)  \--> results.v1 / dlq.v1
-
-Nothing here runs when imported. ``WorkerApp(settings)`` builds the Faust app, its
-topics, the partition leases and the stall watchdog; ``register_planning`` and
-``register_ops`` add the planning agents and the ops pages to it, and the worker
-assembly (``parkstream.worker.build_worker``) calls them with the other modules'
-``register`` functions.
+``WorkerApp(settings)`` builds the Faust app (with parkstream's consumer, ``_Consumer``),
+its raw-bytes topics, the partition leases (``ownership``) and the stall watchdog
+(``watchdog``), and wires revocations, assignments, a failed agent and seeking a
+partition back to every agent's pipeline (``pipeline``). Building it starts nothing;
+``parkstream.worker`` runs it. The agents (``streams``, ``consumers``) register on it.
 
 Topics carry raw bytes and the agents decode them (``schemas.avro``), so an
-undecodable record becomes a dead letter instead of crashing an agent. Enrichment
-and dedupe are plain functions (``streams/enrich.py``, ``streams/dedupe.py``); the
-agents here only do I/O.
+undecodable record becomes a dead letter instead of crashing an agent.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 from faust.transport.drivers.aiokafka import Consumer as AiokafkaConsumer
 from prometheus_client import Counter
-from prometheus_client.aiohttp import make_aiohttp_handler
 
-from parkstream.kafka import topic_config
-from parkstream.settings import Settings
-from schemas.avro import DecodeError, codec
+from foundation.kafka import topic_config
+from foundation.settings import Settings
+from foundation.worker.durable import acknowledged
+from foundation.worker.ordering import InOrderAcks
+from foundation.worker.ownership import Lease, Ownership
+from foundation.worker.pipeline import OrderedPipeline
+from foundation.worker.watchdog import Watchdog
+from schemas.avro import codec
 from schemas.avro import configure as configure_codec
-from streams.dedupe import check
-from streams.durable import acknowledged, acknowledged_all, durable_set, sent
-from streams.enrich import (
-    Defaults,
-    UserTypeDirectory,
-    ZoneDirectory,
-    enrich_session,
-    enrich_user,
-    enrich_vehicle,
-)
-from streams.ordering import InOrderAcks
-from streams.ownership import Lease, Ownership
-from streams.pipeline import Head, OrderedPipeline
-from streams.plan import (
-    command_for_session_event,
-    command_for_user_event,
-    command_for_vehicle_event,
-)
-from streams.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -64,25 +41,12 @@ EVENTS_CONSUMED = Counter(
 EVENTS_PRODUCED = Counter(
     "parkstream_events_produced_total", "Records written by the worker.", ["topic"]
 )
-DEDUPE_DROPPED = Counter(
-    "parkstream_dedupe_dropped_total",
-    "Events dropped as duplicates of one seen within PARKSTREAM_DEDUPE_WINDOW.",
-    ["topic"],
-)
-FLAGGED = Counter(
-    "parkstream_events_flagged_total",
-    "Events pushed with a warning: unknown_zone (a disconnected record), unknown_user_type.",
-    ["topic", "flag"],
-)
 DEAD_LETTERS = Counter(
     "parkstream_dead_letters_total",
     "Records sent to the dead-letter topic.",
     ["reason", "error_code"],
 )
-for _topic in ("sessions", "vehicles", "users"):
-    DEDUPE_DROPPED.labels(_topic)
-FLAGGED.labels("sessions", "unknown_zone")
-FLAGGED.labels("users", "unknown_user_type")
+
 
 # A worker told to stop that has not exited after this long exits by force.
 CRASH_EXIT_SECONDS = 30.0
@@ -349,179 +313,6 @@ class WorkerApp:
         return line
 
 
-# --------------------------------------------------------------------------- planning
-
-Enricher = Callable[[dict[str, Any]], tuple[dict[str, Any], list[str]]]
-Planner = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Planned:
-    """An event's command, and the dedupe state to record once the command is durable."""
-
-    command: dict[str, Any]
-    dedupe_key: str
-    dedupe_state: dict[str, Any]
-
-
-def dedupe_key(topic: str, key: bytes | None) -> str:
-    return f"{topic}|{(key or b'').decode(errors='replace')}"
-
-
-class Planning:
-    """decode -> enrich -> dedupe -> plan -> the command, for the three event topics.
-
-    Holds the operator's data for enrichment (zone aliases, defaults, read once at
-    start) and the Controller's user types (refreshed by ``consumers.user_types``), and
-    the ``dedupe`` table: topic key -> ``{"last": fingerprint, "at": ISO time,
-    "created": bool}``, in the partition of its event. A dedupe state is written only
-    once the event's command is acknowledged, so a crash can redeliver an event but
-    never leave it "seen" without its command.
-    """
-
-    def __init__(self, worker: WorkerApp) -> None:
-        settings = worker.settings
-        self.worker = worker
-        self.zones = (
-            ZoneDirectory.from_file(settings.zone_aliases)
-            if settings.zone_aliases
-            else ZoneDirectory()
-        )
-        self.defaults = Defaults(
-            currency=settings.default_currency,
-            province=settings.default_province or None,
-            plate_type=settings.default_plate_type or None,
-        )
-        self.user_types = UserTypeDirectory()
-        self.dedupe_window = timedelta(seconds=settings.dedupe_window)
-        self.seen = worker.table("dedupe", key_type=str)
-        # Dedupe states decided but not durable yet (their command's acknowledgement is
-        # awaited): the next events of the key are checked against them. Cleared at a
-        # revocation: what was not made durable is decided again from the redelivered events.
-        self._seen_pending: dict[str, dict[str, Any]] = {}
-        worker.on_revocation(self._seen_pending.clear)
-
-    def plan_one(
-        self,
-        topic: str,
-        key: bytes | None,
-        record: dict[str, Any],
-        enrich: Enricher,
-        planner: Planner,
-    ) -> Planned | None:
-        """Enrich, dedupe and plan one decoded event: its command, or None for a duplicate.
-
-        Nothing is remembered here: the caller records the dedupe state after the command.
-        """
-        enriched, flags = enrich(record)
-        for flag in flags:
-            FLAGGED.labels(topic, flag).inc()
-            log.warning(
-                'event flagged flag="%s" topic="%s" vendor="%s"', flag, topic, record["vendor"]
-            )
-        table_key = dedupe_key(topic, key)
-        state = self._seen_pending.get(table_key) or self.seen.get(table_key)
-        duplicate, new_state = check(state, enriched, datetime.now(UTC), self.dedupe_window)
-        if duplicate:
-            DEDUPE_DROPPED.labels(topic).inc()
-            log.info('duplicate dropped topic="%s" event_id="%s"', topic, record["event_id"])
-            return None
-        return Planned(planner(enriched), table_key, new_state)
-
-    async def _record_seen(
-        self, planned: Planned, command_acked: asyncio.Future[Any], lease: Lease
-    ) -> None:
-        """The tail of a planned event: its command acknowledged, then its dedupe state."""
-        await acknowledged_all([command_acked])
-        await durable_set(self.seen, planned.dedupe_key, planned.dedupe_state, lease)
-        if self._seen_pending.get(planned.dedupe_key) is planned.dedupe_state:
-            del self._seen_pending[planned.dedupe_key]
-
-    def head(self, topic: str, record_name: str, enrich: Enricher, planner: Planner) -> Head:
-        """decode -> enrich -> dedupe -> plan -> send the command, for one event of ``topic``."""
-        worker = self.worker
-
-        async def head(event: faust.EventT[Any], lease: Lease) -> Awaitable[None] | None:
-            EVENTS_CONSUMED.labels(topic).inc()
-            message = event.message
-            try:
-                _, record = codec().decode(message.value, expected=record_name)
-            except DecodeError as exc:
-                letter = dead_letter(message, "undecodable", error_message=str(exc))
-                await worker.send_dead_letter(message, letter, lease)
-                return None
-            try:
-                planned = self.plan_one(topic, event.key, record, enrich, planner)
-                value = codec().encode("ControllerCommand", planned.command) if planned else None
-            except Exception as exc:  # a bug here must not lose an accepted event
-                log.exception('event could not be planned topic="%s"', topic)
-                letter = dead_letter(message, "planning_failed", error_message=repr(exc)[:500])
-                await worker.send_dead_letter(message, letter, lease)
-                return None
-            if planned is None or value is None:
-                return None
-            self._seen_pending[planned.dedupe_key] = planned.dedupe_state
-            command_acked = await sent(
-                worker.commands_topic.send(key=event.key, value=value), lease
-            )
-            EVENTS_PRODUCED.labels("commands").inc()
-            return self._record_seen(planned, command_acked, lease)
-
-        return head
-
-
-def register_planning(worker: WorkerApp) -> Planning:
-    """Add the three planning agents (and table ``dedupe``) to the worker."""
-    planning = Planning(worker)
-    app = worker.app
-
-    def agent(topic: str, record_name: str, enrich: Enricher, planner: Planner) -> Any:
-        head = planning.head(topic, record_name, enrich, planner)
-
-        async def plan(stream: faust.StreamT[Any]) -> None:
-            await worker.pipeline(f"plan_{topic}").run(stream, head)
-
-        return plan
-
-    # Sessions -> permits/push, update or delete; vehicles -> vehicles/push; users ->
-    # profiles/push. Named as when they were module-level agents (logs, dashboards).
-    app.agent(worker.sessions_topic, name=f"{__name__}.plan")(
-        agent(
-            "sessions",
-            "ParkingSessionEvent",
-            lambda event: enrich_session(event, planning.zones, planning.defaults),
-            command_for_session_event,
-        )
-    )
-    app.agent(worker.vehicles_topic, name=f"{__name__}.plan_vehicles")(
-        agent(
-            "vehicles",
-            "VehicleEvent",
-            lambda event: (enrich_vehicle(event, planning.defaults), []),
-            command_for_vehicle_event,
-        )
-    )
-    app.agent(worker.users_topic, name=f"{__name__}.plan_users")(
-        agent(
-            "users",
-            "UserEvent",
-            lambda event: enrich_user(event, planning.user_types),
-            command_for_user_event,
-        )
-    )
-    return planning
-
-
-# --------------------------------------------------------------------------- ops pages
-
-
-def _recovery_position(app: faust.App) -> int:
-    """How far table recovery has read (it moves while a worker recovers its tables)."""
-    recovery = app.tables.recovery  # type: ignore[attr-defined]  # the TableManager's
-    offsets = [*recovery.active_offsets.values(), *recovery.standby_offsets.values()]
-    return sum(offset for offset in offsets if offset is not None)
-
-
 def stream_queues(app: faust.App) -> list[tuple[Any, Any]]:
     """``(topic, queue)`` of each topic a stream iterates: records fetched, not handed over."""
     found = []
@@ -530,69 +321,3 @@ def stream_queues(app: faust.App) -> list[tuple[Any, Any]]:
         if queue is not None:
             found.append((topic, queue))
     return found
-
-
-def _consumer_state(app: faust.App) -> dict[str, Any]:
-    """What Faust's consumer holds back (read when the worker stalls)."""
-    consumer: Any = app.consumer  # Faust's aiokafka Consumer: its private flow state
-    queues = {}
-    for topic, queue in stream_queues(app):
-        pending = len(getattr(queue, "_pending_pressure_drop_callbacks", ()))
-        queues[topic.get_topic_name()] = f"{queue.qsize()}/{queue.maxsize} drop_waits={pending}"
-    return {
-        "assigned": sorted(str(tp) for tp in consumer.assignment()),
-        "fetching": sorted(str(tp) for tp in (consumer._active_partitions or ())),
-        "paused_buffer_full": sorted(str(tp) for tp in consumer._buffered_partitions),
-        "paused": sorted(str(tp) for tp in consumer._paused_partitions),
-        "flow_active": consumer.flow_active,
-        "rebalancing": app.rebalancing,
-        "in_recovery": app.in_recovery,
-        "queues": queues,
-    }
-
-
-def register_ops(worker: WorkerApp) -> None:
-    """``/healthz``, ``/readyz`` and ``/metrics``, and the stall watchdog's task and timer."""
-    app, watchdog, settings = worker.app, worker.watchdog, worker.settings
-
-    async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok"})
-
-    async def readyz(web: Any, request: Any) -> Any:
-        assigned = len(app.consumer.assignment()) if app.consumer else 0
-        waited = watchdog.clock.observe(sum(watchdog.work().values()) > 0)
-        if waited >= settings.worker_stall_seconds / 2:
-            reason = f"no progress for {waited:.0f} s with work pending"
-            return web.json({"status": "not ready", "reason": reason}, status=503)
-        return web.json({"status": "ready", "assigned_partitions": assigned})
-
-    metrics_handler = make_aiohttp_handler()
-
-    async def metrics(web: Any, request: Any) -> Any:
-        # Faust's web driver is aiohttp's: its request and response are aiohttp's own.
-        return await metrics_handler(request)
-
-    app.page("/healthz")(healthz)
-    app.page("/readyz")(readyz)
-    app.page("/metrics")(metrics)
-
-    watchdog.add_diagnostic("consumer", lambda: _consumer_state(app))
-    watchdog.add_diagnostic("leases", lambda: {"busy": worker.ownership.busy})
-    watchdog.add_work("rebalance", lambda: int(bool(app.rebalancing)))
-    recovered_to = [0]
-
-    async def start_watchdog() -> None:
-        watchdog.start(asyncio.get_running_loop())
-
-    async def watch() -> None:
-        try:
-            position = _recovery_position(app)
-        except Exception:  # not recovering yet: nothing to compare
-            position = recovered_to[0]
-        if position != recovered_to[0]:
-            recovered_to[0] = position
-            watchdog.progressed()
-        watchdog.tick()
-
-    app.task(start_watchdog)
-    app.timer(interval=1.0)(watch)

@@ -17,7 +17,7 @@ So nothing in parkstream writes through it. Each write here sends the changelog 
 record's own acknowledgement and only then updates the local store, with a bound: a write not
 acknowledged in ``ACK_TIMEOUT_SECONDS`` raises ``WriteTimeout`` and the caller stops the
 worker (a restart resumes from the journal), never a silent hang. Every write is made
-under the lease of the record it is for (``streams.ownership``): an owner that lost the
+under the lease of the record it is for (``foundation.worker.ownership``): an owner that lost the
 partition cannot write.
 
 A key's writes are durable in the order they were made: records of one partition are
@@ -32,7 +32,7 @@ from typing import Any
 
 import faust
 
-from streams.ownership import Lease
+from foundation.worker.ownership import Lease
 
 # A record not admitted by the producer, or not acknowledged, in this time stops the worker.
 ACK_TIMEOUT_SECONDS = 60.0

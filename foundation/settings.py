@@ -328,7 +328,7 @@ class Settings:
 
     @property
     def drain_seconds(self) -> float:
-        """How long a revocation or a stop waits for work under way (``streams.ownership``):
+        """How long a revocation or a stop waits for work under way (``foundation.worker.ownership``):
         one Controller call and the writes of its outcome."""
         return self.controller_timeout + DRAIN_MARGIN_SECONDS
 
