@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -123,6 +124,17 @@ def in_doubt_details(command: dict[str, Any], fields: dict[str, Any], why: str) 
         f"start={shown(fields.get('start_time'))} end={shown(fields.get('end_time'))} "
         f"permit_no={fields.get('permit_no') or ''} vendor={command.get('vendor', '')}"
     )
+
+
+@dataclass(frozen=True)
+class _Call:
+    """A command ready for its Controller call: the record, the decoded command, the call's
+    fields, and the journal's step for it (a first call, or a re-send)."""
+
+    message: Any
+    command: dict[str, Any]
+    fields: dict[str, Any]
+    step: Step
 
 
 class Dispatcher:
@@ -505,31 +517,44 @@ class Dispatcher:
     async def apply_command(self, event: faust.EventT[Any], lease: Lease) -> None:
         """Apply one command and record its outcome; never raises for bad input.
 
-        Raises ``Revoked`` when the lease ended before the outcome was recorded: nothing
-        more is written, and the command is redelivered to the partition's next owner.
+        Three phases: what the command needs (``_prepare``: settled at once when no call
+        is needed or possible), the call under the journal's rules (``_call``), and the
+        outcome recorded (``_settle``). Raises ``Revoked`` when the lease ended before the
+        outcome was recorded: nothing more is written, and the command is redelivered to
+        the partition's next owner.
         """
-        message = event.message
+        call = await self._prepare(event.message, lease)
+        if call is None:
+            return
+        answered = await self._call(call, lease)
+        if answered is not None:
+            await self._settle(call, *answered, lease)
+
+    async def _prepare(self, message: Any, lease: Lease) -> _Call | None:
+        """The call a command needs, or ``None`` once it is settled without one: undecodable,
+        an operator's resolution, already done (journal), held behind its session, or
+        outside the contract."""
         try:
             _, command = codec().decode(message.value, expected="ControllerCommand")
         except DecodeError as exc:
             letter = dead_letter(message, "undecodable", error_message=str(exc))
             await self.worker.send_dead_letter(message, letter, lease)
-            return
+            return None
         command_id, endpoint = command["command_id"], command["endpoint"]
         if endpoint == RESOLVE_ENDPOINT:
             await self._resolve(command, lease)
-            return
+            return None
         step = next_step(self.journal.get(command_id), endpoint)
         if step is Step.SKIP:
             RECONCILED.labels("skipped").inc()
             log.debug('command already done command_id="%s"', command_id)
-            return
+            return None
         session_id = command["session_id"]
         session = self.sessions.get(session_key(session_id)) if session_id else None
         if endpoint in ("permits/update", "permits/delete") and await self._held_for_session(
             message, command, session, lease
         ):
-            return
+            return None
         try:
             fields = call_fields(command, (session or {}).get("controller_ref"))
         except ContractError as exc:
@@ -538,34 +563,64 @@ class Dispatcher:
             await self._journal(
                 command_id, done_entry(datetime.now(UTC), "rejected", exc.code), lease
             )
-            return
+            return None
+        return _Call(message, command, fields, step)
 
+    async def _call(
+        self, call: _Call, lease: Lease
+    ) -> tuple[Step, ControllerReply | PermanentError, int] | None:
+        """Make the call by the journal's rules: ``(step, answer, attempts)``, or ``None`` when
+        the push was settled as in doubt instead.
+
+        A first call announces itself with a durable intent; an interrupted one (a crash,
+        or an answer lost to a timeout or 5xx) is re-sent as ``consumers.journal`` says, a
+        push only once the Controller showed it does not have it.
+        """
+        command, step = call.command, call.step
+        endpoint = command["endpoint"]
         lease.check_call()  # a revoked command writes no intent
         announced = step is Step.CALL  # its intent, once durable, puts its call under way
         if announced:
-            await self._journal(command_id, intent_entry(datetime.now(UTC)), lease)
+            await self._journal(command["command_id"], intent_entry(datetime.now(UTC)), lease)
         attempts = 0
         while True:
             if step is Step.RECONCILE_PUSH and not await self._reconciled_step(
-                message, command, fields, lease
+                call.message, command, call.fields, lease
             ):
-                return
+                return None
             if step is not Step.CALL:
                 RECONCILED.labels(
                     "pushed_again" if step is Step.RECONCILE_PUSH else "reapplied"
                 ).inc()
             answer, attempts = await self.call_until_answered(
-                endpoint, fields, lease, attempt=attempts, stop_when_lost=True, announced=announced
+                endpoint,
+                call.fields,
+                lease,
+                attempt=attempts,
+                stop_when_lost=True,
+                announced=announced,
             )
             announced = False
             if answer is not None:
-                break
+                return step, answer, attempts
             step = resend_step(endpoint)  # the answer was lost: the call may have been applied
+
+    async def _settle(
+        self,
+        call: _Call,
+        step: Step,
+        answer: ControllerReply | PermanentError,
+        attempts: int,
+        lease: Lease,
+    ) -> None:
+        """Record the Controller's final answer: applied, refused, or (a re-sent push refused
+        as a duplicate) in doubt."""
+        message, command, fields = call.message, call.command, call.fields
         if isinstance(answer, PermanentError) and pushed_before(step, answer.error_code):
             why = "a re-sent push was refused as a duplicate (9022)"
             await self._mark_in_doubt(message, command, fields, why, lease)
         elif isinstance(answer, PermanentError) and not applied_before(
-            step, endpoint, answer.error_code
+            step, command["endpoint"], answer.error_code
         ):
             await self._settle_rejection(message, command, fields, answer, attempts, lease)
         else:
