@@ -47,7 +47,7 @@ from schemas.controller.answers import (
     user_types_body,
     vehicle_success_body,
 )
-from schemas.controller.endpoints import ENDPOINTS, Endpoint, normalize_currency
+from schemas.controller.endpoints import ENDPOINTS, TOKEN_FIELDS, Endpoint, normalize_currency
 from schemas.controller.errors import ERROR_HTTP_STATUS, ERROR_MESSAGES, ContractError
 from schemas.controller.fields import (
     AMOUNT_MAX,
@@ -59,7 +59,6 @@ from schemas.controller.fields import (
     PLATE_TIME_FORMAT,
     TIME_FORMAT,
     TIME_MAX_LENGTH,
-    TOKEN_FIELDS,
     TOKEN_MAX_LENGTH,
     Checked,
     FieldSpec,

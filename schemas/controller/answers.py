@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from schemas.controller.fields import _PLATE_TIME, _calendar_datetime
+from schemas.controller.fields import _PLATE_TIME, _calendar_datetime, _calendar_text
 
 
 def permit_success_body(
@@ -80,11 +80,7 @@ class Dntt:
 
 
 def _plate_time(value: datetime) -> str:
-    # Written out by hand: strftime("%Y") does not zero-pad years below 1000.
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
-        f" {value.hour:02d}:{value.minute:02d}:{value.second:02d}"
-    )
+    return _calendar_text(value, " ")
 
 
 def plate_validation_body(

@@ -3,8 +3,9 @@
 ``Endpoint`` checks a parsed body against its fields in documented order (the first
 error found is raised), turns normalized fields back into the wire body, and builds the
 endpoint's error answer. ``ENDPOINTS`` maps each documented call's name
-(``permits/push``...) to its Endpoint; ``normalize_currency`` applies the permit
-endpoints' currency rule to a value from elsewhere (a setting).
+(``permits/push``...) to its Endpoint, and ``TOKEN_FIELDS`` collects the names their
+tokens go by; ``normalize_currency`` applies the permit endpoints' currency rule to a
+value from elsewhere (a setting).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from schemas.controller.fields import (
     OneOf,
     _check_field,
     _format_amount,
+    _json_object,
     _present,
     check_token_present,
     format_time,
@@ -91,8 +93,7 @@ class Endpoint:
 
         Only validate/plate carries its client code in the body.
         """
-        if not isinstance(body, dict):
-            raise ContractError(9003, detail="body is not a JSON object")
+        body = _json_object(body)
         client: str | None = None
         if not self.client_in_path:
             client = _check_field(
@@ -108,8 +109,7 @@ class Endpoint:
         Undocumented keys are ignored. ``require_token=False`` validates a body without
         its token (what :meth:`to_wire` produces).
         """
-        if not isinstance(body, dict):
-            raise ContractError(9003, detail="body is not a JSON object")
+        body = _json_object(body)
         if require_token:
             self.credentials(body)
         groups = {group.names[0]: group for group in self.one_of}
@@ -386,6 +386,9 @@ ENDPOINTS: dict[str, Endpoint] = {
         VALIDATE_PLATE,
     )
 }
+
+# The names a token goes by, each endpoint's own (redacted wherever a body is shown).
+TOKEN_FIELDS = frozenset(endpoint.token_field for endpoint in ENDPOINTS.values())
 
 
 def normalize_currency(value: str) -> str | None:

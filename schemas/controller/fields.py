@@ -1,12 +1,12 @@
 """The Controller's fields: limits, FieldSpec, and how one value is read and written.
 
-Limits are the documented lengths and ranges (``*_MAX_LENGTH``, ``AMOUNT_MIN``...), the
-time formats and the names a token goes by. ``FieldSpec`` is one documented request
-attribute (aliases, kind, limits, the code of each refusal); ``OneOf`` and ``Checked``
-are what an endpoint's check is made of. The functions read a value as Laravel would
-(PHP's trim, empty is absent), check it against its spec and normalize it
-(``parse_time``, ``_check_field``, ``check_token_present``), write it back for the wire
-(``format_time``, ``_format_amount``) and normalize plates for matching.
+Limits are the documented lengths and ranges (``*_MAX_LENGTH``, ``AMOUNT_MIN``...) and
+the time formats. ``FieldSpec`` is one documented request attribute (aliases, kind,
+limits, the code of each refusal); ``OneOf`` and ``Checked`` are what an endpoint's
+check is made of. The functions read a value as Laravel would (PHP's trim, empty is
+absent), check it against its spec and normalize it (``parse_time``, ``_check_field``,
+``check_token_present``; a body that is no JSON object is 9003), write it back for the
+wire (``format_time``, ``_format_amount``) and normalize plates for matching.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from schemas.controller.errors import (
 
 # --------------------------------------------------------------------------- limits
 
-TOKEN_FIELDS = frozenset({"apiToken", "api_token"})
 TOKEN_MAX_LENGTH = 50
 AMOUNT_MIN = Decimal("0.01")
 AMOUNT_MAX = Decimal("999999.99")
@@ -64,14 +63,14 @@ DATE_LENGTH = 10
 # PHP's trim() set: Laravel's TrimStrings middleware trims every input string.
 _PHP_WHITESPACE = " \t\n\r\0\x0b"
 
-_STRICT_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})")
-_LENIENT_TIME = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
-    r"(?:\.[0-9]{1,9})?(Z|z|[+-][0-9]{2}:?[0-9]{2})?"
-)
-_PLATE_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
+# Every Controller date and time is made of these two (Y-m-d, H:i:s), one group a number.
+_DATE_PART = r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+_CLOCK_PART = r"([0-9]{2}):([0-9]{2}):([0-9]{2})"
+_STRICT_TIME = re.compile(f"{_DATE_PART}T{_CLOCK_PART}")
+_LENIENT_TIME = re.compile(_STRICT_TIME.pattern + r"(?:\.[0-9]{1,9})?(Z|z|[+-][0-9]{2}:?[0-9]{2})?")
+_PLATE_TIME = re.compile(f"{_DATE_PART} {_CLOCK_PART}")
 _AMOUNT = re.compile(r"[0-9]+\.[0-9]{2}")
-_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_DATE = re.compile(_DATE_PART)
 _YEAR = re.compile(r"[0-9]{4}")
 _DIGITS = re.compile(r"[0-9]+")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
@@ -171,6 +170,15 @@ def _calendar_datetime(groups: Sequence[str]) -> datetime:
     return datetime(year, month, day, hour, minute, second)
 
 
+def _calendar_text(value: datetime, separator: str) -> str:
+    """``value``'s own date and clock as ``Y-m-d``, ``separator``, ``H:i:s`` (no zone)."""
+    # Written out by hand: strftime("%Y") does not zero-pad years below 1000.
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        f"{separator}{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+    )
+
+
 def parse_time(value: str, *, lenient: bool = False) -> datetime:
     """Parse a Controller time to an aware UTC datetime (whole seconds).
 
@@ -202,11 +210,7 @@ def format_time(value: datetime) -> str:
     """An aware datetime as the Controller's ``Y-m-d\\TH:i:s`` in UTC."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("Controller times must be timezone-aware")
-    utc = value.astimezone(UTC)
-    return (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
-        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
-    )
+    return _calendar_text(value.astimezone(UTC), "T")
 
 
 def _format_amount(value: object) -> str:
@@ -312,14 +316,19 @@ def _check_field(
     return _normalize(spec, text, lenient_times=lenient_times)
 
 
+def _json_object(body: object) -> dict[str, Any]:
+    """``body`` (parsed JSON) if it is an object, as every request body must be; else 9003."""
+    if not isinstance(body, dict):
+        raise ContractError(9003, detail="body is not a JSON object")
+    return body
+
+
 def check_token_present(body: object, token_field: str = "apiToken") -> str:
     """Return the request's API token; 9003 if the body is not an object, 9001 if absent.
 
     A token that is not a JSON string can never match a real token: 9002.
     """
-    if not isinstance(body, dict):
-        raise ContractError(9003, detail="body is not a JSON object")
-    value = body.get(token_field)
+    value = _json_object(body).get(token_field)
     if not _present(value):
         raise ContractError(9001, field=token_field)
     if not isinstance(value, str) or _SURROGATE.search(value):

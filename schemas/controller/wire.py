@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from schemas.controller.endpoints import ENDPOINTS, Endpoint
+from schemas.controller.endpoints import ENDPOINTS, TOKEN_FIELDS, Endpoint
 from schemas.controller.errors import ContractError
-from schemas.controller.fields import _SURROGATE, TOKEN_FIELDS, _php_trim
+from schemas.controller.fields import _SURROGATE, _php_trim
 
 
 def is_json_content_type(content_type: str | None) -> bool:
