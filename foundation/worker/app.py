@@ -62,7 +62,7 @@ class _NoReadOffsetFilter(dict):  # type: ignore[type-arg]
     session's update after forgetting its push, or that stopped receiving a partition
     after seeking it back (``tests/unit/test_ordering.py``, docs/local-broker.md).
     Reading the mark as ``None`` hands over whatever Kafka's fetch position gives; a
-    record handed over twice is a new delivery behind the first (``streams.ordering``),
+    record handed over twice is a new delivery behind the first (``foundation.worker.ordering``),
     and the journal and dedupe make its repeat harmless.
     """
 
@@ -85,7 +85,7 @@ def faust_app(settings: Settings) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         # Faust declares only its internal topics (table changelogs) with topic_partitions,
-        # so they match the source topics that parkstream.kafka.ensure_topics created.
+        # so they match the source topics that foundation.kafka.ensure_topics created.
         consumer_auto_offset_reset="earliest",
         # No standby replicas: a worker moved from active to standby crashes recovery with an
         # off-by-one ConsistencyError (faust-streaming #158, seen here with two workers), and
@@ -106,7 +106,7 @@ def faust_app(settings: Settings) -> faust.App:
         broker_session_timeout=10,
         broker_heartbeat_interval=1,
         # A revocation waits for nothing of Faust's own: each agent settles or forgets its work
-        # under way itself, within PARKSTREAM_CONTROLLER_TIMEOUT_SECONDS + 5 s (streams.ownership).
+        # under way itself, within PARKSTREAM_CONTROLLER_TIMEOUT_SECONDS + 5 s (foundation.worker.ownership).
         # Faust's wait would run every delivered record to its end, a Controller outage included.
         stream_wait_empty=False,
         # The group waits this long for a member's revocation before it drops the member and
@@ -150,7 +150,7 @@ class WorkerApp:
     """The worker's shared parts, built from one ``Settings`` value.
 
     The Faust app and its topics, the leases of the partitions this worker owns
-    (``streams.ownership``), the stall watchdog (``streams.watchdog``), and the hooks
+    (``foundation.worker.ownership``), the stall watchdog (``foundation.worker.watchdog``), and the hooks
     every agent's work is wired to: revocations, assignments, a failed agent, seeking a
     partition back. Building it starts nothing; ``parkstream.worker`` runs it.
     """
@@ -194,7 +194,9 @@ class WorkerApp:
             key_type=key_type,
             extra_topic_configs=topic_config(self.settings),
         )
-        assert isinstance(built, faust.Table)  # streams.durable writes through its serializers
+        assert isinstance(
+            built, faust.Table
+        )  # foundation.worker.durable writes through its serializers
         return built
 
     def on_revocation(self, forget: Callable[[], object]) -> None:
@@ -296,7 +298,7 @@ class WorkerApp:
         return 0
 
     async def seek(self, tp: Any, offset: int) -> None:
-        """Hand ``tp`` over again from ``offset`` (records forgotten or skipped, ``streams.ordering``).
+        """Hand ``tp`` over again from ``offset`` (records forgotten or skipped, ``foundation.worker.ordering``).
 
         Through the consumer's own thread (``seek_wait``), which also moves Faust's read
         offset; ``Consumer.seek`` called from here touched the consumer thread's state
