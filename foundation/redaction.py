@@ -23,12 +23,17 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from schemas.controller import TOKEN_FIELDS
+
 __all__ = ["MASK", "redact", "redact_json"]
 
 MASK = "***"
 
 # A token field in text (JSON, a query string, a log line), for secrets we were not told.
-_TOKEN_FIELD = re.compile(r'("?(?:apiToken|api_token)"?\s*[:=]\s*"?)([^",}\s]+)', re.IGNORECASE)
+_TOKEN_FIELD = re.compile(
+    r'("?(?:' + "|".join(map(re.escape, sorted(TOKEN_FIELDS))) + r')"?\s*[:=]\s*"?)([^",}\s]+)',
+    re.IGNORECASE,
+)
 
 # JSON's two-character escapes (RFC 8259 section 7; ``\/`` is PHP's json_encode default).
 _JSON_SHORT = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n"}

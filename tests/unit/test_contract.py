@@ -1,4 +1,4 @@
-"""The Controller contract (schemas/controller.py) against the vendor docs.
+"""The Controller contract (schemas/controller/) against the vendor docs.
 
 Every documented example request validates to its canonical values; every error code a
 request alone can provoke is provoked, with its exact message. Codes that need stored
