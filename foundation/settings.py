@@ -272,6 +272,8 @@ class Settings:
     worker_stall_seconds: float = _env("WORKER_STALL_SECONDS", _positive_float, default=120.0)
     dedupe_window: float = _env("DEDUPE_WINDOW", _positive_float, default=600.0)
     journal_retention_days: float = _env("JOURNAL_RETENTION_DAYS", _days_at_least_one, default=30.0)
+    session_retention_days: float = _env("SESSION_RETENTION_DAYS", _days_at_least_one, default=35.0)
+    table_store: str = _env("TABLE_STORE", _choice("rocksdb", "memory"), default="rocksdb")
     zone_aliases: Path | None = _env("ZONE_ALIASES", _existing_file, default=None)
     default_currency: str = _env("DEFAULT_CURRENCY", _currency, default="CAD")
     default_province: str = _env("DEFAULT_PROVINCE", default="")

@@ -59,7 +59,6 @@ from foundation.settings import Settings
 from foundation.worker.app import EVENTS_CONSUMED, WorkerApp, dead_letter
 from foundation.worker.durable import (
     acknowledged_all,
-    apply_locally,
     durable_delete,
     send_table_writes,
 )
@@ -806,8 +805,7 @@ def fold_event(
 
 async def _folded_durable(folded: Folded, acks: list[Any]) -> None:
     """The tail of a folded result: its rows acknowledged, then kept and counted."""
-    await acknowledged_all(acks)
-    apply_locally(zone_stats, folded.writes)
+    await acknowledged_all(acks)  # each row applied locally by its acknowledgement
     for key, value in folded.writes:
         if _pending.get(key) is value:
             del _pending[key]

@@ -29,6 +29,7 @@ from foundation.worker.durable import acknowledged
 from foundation.worker.ordering import InOrderAcks
 from foundation.worker.ownership import Lease, Ownership
 from foundation.worker.pipeline import OrderedPipeline
+from foundation.worker.stores import store_url, table_options
 from foundation.worker.watchdog import Watchdog
 from schemas.avro import codec
 from schemas.avro import configure as configure_codec
@@ -81,19 +82,20 @@ def faust_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
-        store="memory://",
+        store=store_url(settings.table_store),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         # Faust declares only its internal topics (table changelogs) with topic_partitions,
         # so they match the source topics that foundation.kafka.ensure_topics created.
         consumer_auto_offset_reset="earliest",
         # No standby replicas: a worker moved from active to standby crashes recovery with an
-        # off-by-one ConsistencyError (faust-streaming #158, seen here with two workers), and
-        # with the memory store a new owner replays the changelog anyway.
+        # off-by-one ConsistencyError (faust-streaming #158, seen here with two workers). A new
+        # owner reads the changelog from its local file's persisted offset instead (RocksDB).
         table_standby_replicas=0,
-        # The check compares a RocksDB file's offsets with the topic, to catch a wiped topic.
-        # The memory store has no file; what it compared here was Faust's own read position
-        # against an end offset one behind it (same bug family), crashing recovery.
+        # The check compares a local file's persisted offset with the changelog's end, to catch
+        # a wiped topic; on the one-machine broker it compared against an end one behind
+        # (same bug family) and crashed recovery. Without it, a changelog deleted and created
+        # again needs the workers' data dirs cleared too (docs/deploying.md).
         recovery_consistency_check=False,
         producer_acks=-1,
         # A produce request left unanswered is retried after this, instead of stalling its
@@ -170,6 +172,8 @@ class WorkerApp:
         # moves on; at an assignment, each tracker keeps only the partitions still held.
         self._forgetters: list[Callable[[], object]] = []
         self._trackers: list[InOrderAcks] = []
+        # Assignments received from the group (0: the worker has never had its partitions).
+        self.assignments = 0
         self.app.on_partitions_revoked.connect(self._partitions_revoked)  # type: ignore[arg-type]
         self.app.on_partitions_assigned.connect(self._partitions_assigned)  # type: ignore[arg-type]
         # Records are written (and Confluent-framed ones read) through the configured registry.
@@ -193,6 +197,7 @@ class WorkerApp:
             partitions=self.settings.topic_partitions,
             key_type=key_type,
             extra_topic_configs=topic_config(self.settings),
+            options=table_options(self.settings.table_store),
         )
         assert isinstance(
             built, faust.Table
@@ -219,6 +224,7 @@ class WorkerApp:
         await self.quiesce("rebalance")
 
     async def _partitions_assigned(self, sender: Any, assigned: Any, **kwargs: Any) -> None:
+        self.assignments += 1
         for acks in self._trackers:
             acks.retain(assigned)
 

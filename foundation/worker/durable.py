@@ -13,10 +13,12 @@ things about that buffer broke parkstream:
   (``producer buffer full`` in the log).
 
 So nothing in parkstream writes through it. Each write here sends the changelog record
-(or topic record) itself to the partition of the record being processed, awaits that
-record's own acknowledgement and only then updates the local store, with a bound: a write not
-acknowledged in ``ACK_TIMEOUT_SECONDS`` raises ``WriteTimeout`` and the caller stops the
-worker (a restart resumes from the journal), never a silent hang. Every write is made
+(or topic record) itself to the partition of the record being processed; the local store
+is updated by the acknowledgement's callback (``stores``: in changelog order, and on disk
+with the partition's persisted offset in one batch), and the write returns once every
+record is acknowledged, with a bound: a write not acknowledged in ``ACK_TIMEOUT_SECONDS``
+raises ``WriteTimeout`` and the caller stops the worker (a restart resumes from the
+journal), never a silent hang. Every write is made
 under the lease of the record it is for (``foundation.worker.ownership``): an owner that lost the
 partition cannot write.
 
@@ -27,6 +29,7 @@ sent in order and acknowledged in order.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
@@ -80,11 +83,12 @@ async def send_table_writes(
     """Send the changelog records of ``(key, value)`` writes (``value`` ``None``: a deletion, a
     tombstone), in order, to the lease's partition; return their acknowledgements.
 
-    The local table is not changed: ``apply_locally`` once the acknowledgements came, so
-    the local table never holds what Kafka does not (a revoked partition may come back to
-    this worker, which then recovers it on top of what it holds).
+    Each write is applied to the local table by its acknowledgement's callback
+    (``stores``), so the local table never holds what Kafka does not (a revoked partition
+    may come back to this worker, which then recovers it on top of what it holds).
     """
     acks = []
+    store = table.data
     for key, value in writes:
         sending = table.changelog_topic.send(
             key=key,
@@ -93,20 +97,16 @@ async def send_table_writes(
             key_serializer=table.key_serializer,
             # A deletion is a real tombstone (a null value), not the JSON text "null".
             value_serializer="raw" if value is None else table.value_serializer,
-            # What Faust's own table writes do: a disk store records the offset it holds.
-            callback=table._on_changelog_sent,
+            callback=functools.partial(_apply_acknowledged, store, key, value),
         )
         acks.append(await sent(sending, lease))
     return acks
 
 
-def apply_locally(table: faust.Table[Any, Any], writes: Iterable[tuple[Any, Any]]) -> None:
-    """Apply acknowledged writes to the local table (``None``: delete the key)."""
-    for key, value in writes:
-        if value is None:
-            table.data.pop(key, None)
-        else:
-            table.data[key] = value
+def _apply_acknowledged(store: Any, key: Any, value: Any, acked: Any) -> None:
+    """The callback of an acknowledged changelog record: apply it to the local store."""
+    metadata = acked.result()
+    store.apply_acknowledged(metadata.topic_partition, metadata.offset, key, value)
 
 
 async def durable_write(
@@ -119,7 +119,6 @@ async def durable_write(
     that partition recovers it from the changelog.
     """
     await acknowledged_all(await send_table_writes(table, writes, lease))
-    apply_locally(table, writes)
 
 
 async def durable_set(table: faust.Table[Any, Any], key: Any, value: Any, lease: Lease) -> None:

@@ -38,6 +38,21 @@ def _consumer_state(app: faust.App) -> dict[str, Any]:
     }
 
 
+def tables_not_ready(worker: WorkerApp) -> str | None:
+    """Why the worker cannot serve its partitions yet, or ``None`` once it can.
+
+    A worker is ready once the group gave it its partitions (none, when there are more
+    workers than partitions) and their tables are recovered from the changelogs: Faust
+    ends a rebalance only after its table recovery, so a rolling update that waits for
+    ``/readyz`` never stops the next worker before this one has its state.
+    """
+    if not worker.assignments:
+        return "waiting for the consumer group to assign partitions"
+    if worker.app.rebalancing or worker.app.in_recovery:
+        return "recovering tables from their changelogs"
+    return None
+
+
 def register_ops(worker: WorkerApp) -> None:
     """``/healthz``, ``/readyz`` and ``/metrics``, and the stall watchdog's task and timer."""
     app, watchdog, settings = worker.app, worker.watchdog, worker.settings
@@ -48,8 +63,10 @@ def register_ops(worker: WorkerApp) -> None:
     async def readyz(web: Any, request: Any) -> Any:
         assigned = len(app.consumer.assignment()) if app.consumer else 0
         waited = watchdog.clock.observe(sum(watchdog.work().values()) > 0)
-        if waited >= settings.worker_stall_seconds / 2:
+        reason = tables_not_ready(worker)
+        if reason is None and waited >= settings.worker_stall_seconds / 2:
             reason = f"no progress for {waited:.0f} s with work pending"
+        if reason is not None:
             return web.json({"status": "not ready", "reason": reason}, status=503)
         return web.json({"status": "ready", "assigned_partitions": assigned})
 

@@ -2,13 +2,13 @@
 that lost the partition; the local table never ahead of Kafka."""
 
 import asyncio
-from types import SimpleNamespace
 
 import pytest
 from faust.types import TP
 
 from foundation.worker import durable
 from foundation.worker.ownership import Ownership, Revoked
+from tests.support.tables import changelog_table
 
 
 def acked(value="metadata"):
@@ -17,28 +17,8 @@ def acked(value="metadata"):
     return future
 
 
-class Changelog:
-    """A changelog topic whose acknowledgements the test releases."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict] = []
-        self.acks: list[asyncio.Future] = []
-
-    async def send(self, **record):
-        self.sent.append(record)
-        future = asyncio.get_running_loop().create_future()
-        self.acks.append(future)
-        return future
-
-
-def table() -> SimpleNamespace:
-    return SimpleNamespace(
-        data={},
-        changelog_topic=Changelog(),
-        key_serializer="json",
-        value_serializer="json",
-        _on_changelog_sent=lambda fut: None,
-    )
+def table():
+    return changelog_table(partition=2)
 
 
 @pytest.fixture
@@ -87,22 +67,22 @@ async def test_a_table_write_reaches_the_local_table_only_once_kafka_acknowledge
     await asyncio.sleep(0.01)
     [record] = journal.changelog_topic.sent
     assert record["partition"] == 2  # the partition of the record being processed
-    assert journal.data == {}  # not yet: Kafka has not acknowledged it
-    journal.changelog_topic.acks[0].set_result("metadata")
+    assert dict(journal.data) == {}  # not yet: Kafka has not acknowledged it
+    journal.changelog_topic.acknowledge(0)
     await writing
-    assert journal.data == {"cmd-1": {"state": "intent"}}
+    assert dict(journal.data) == {"cmd-1": {"state": "intent"}}
 
 
 async def test_a_deletion_is_a_real_tombstone(lease):
     journal = table()
-    journal.data["old"] = {"state": "done"}
+    journal.data.apply_acknowledged(TP("t-changelog", 2), 0, "old", {"state": "done"})
     deleting = asyncio.create_task(durable.durable_delete(journal, ["old"], lease))
     await asyncio.sleep(0.01)
     [record] = journal.changelog_topic.sent
     assert record["value"] is None and record["value_serializer"] == "raw"
-    journal.changelog_topic.acks[0].set_result("metadata")
+    journal.changelog_topic.acknowledge(0)
     await deleting
-    assert journal.data == {}
+    assert dict(journal.data) == {}
 
 
 async def test_an_owner_that_lost_the_partition_cannot_write():
@@ -112,7 +92,7 @@ async def test_an_owner_that_lost_the_partition_cannot_write():
     journal = table()
     with pytest.raises(Revoked):
         await durable.durable_set(journal, "cmd-1", {"state": "done"}, lease)
-    assert journal.changelog_topic.sent == [] and journal.data == {}
+    assert journal.changelog_topic.sent == [] and dict(journal.data) == {}
 
     async def sending():
         raise AssertionError("must never be sent")

@@ -3,7 +3,6 @@ stats fold writes no row before Kafka acknowledged it."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 from faust.types import TP
@@ -14,6 +13,7 @@ from foundation.worker.ownership import Ownership
 from streams import planning as worker_app
 from streams import stats
 from streams.planning import Planning
+from tests.support.tables import changelog_table
 
 EVENT = {
     "event_id": "ev-1",
@@ -73,22 +73,7 @@ def test_a_second_create_is_a_repeat_while_the_first_ones_command_is_still_unack
 
 
 async def test_the_dedupe_entry_is_sent_only_after_the_command_is_acknowledged(planning):
-    sent = []
-
-    class Changelog:
-        async def send(self, **record):
-            sent.append(record["key"])
-            future = asyncio.get_running_loop().create_future()
-            future.set_result("metadata")
-            return future
-
-    seen = SimpleNamespace(
-        data={},
-        changelog_topic=Changelog(),
-        key_serializer="json",
-        value_serializer="json",
-        _on_changelog_sent=lambda fut: None,
-    )
+    seen = changelog_table(auto_ack=True)
     planning.seen = seen
     planning._seen_pending = {}
     planned = worker_app.Planned({"command_id": "c"}, "sessions|ps-1", {"created": True})
@@ -96,10 +81,11 @@ async def test_the_dedupe_entry_is_sent_only_after_the_command_is_acknowledged(p
     command_acked = asyncio.get_running_loop().create_future()
     tail = asyncio.create_task(planning._record_seen(planned, command_acked, lease))
     await asyncio.sleep(0.01)
-    assert sent == []  # the command is not durable yet: nothing says "seen"
+    assert seen.changelog_topic.sent == []  # the command is not durable yet: nothing says "seen"
     command_acked.set_result("metadata")
     await tail
-    assert sent == ["sessions|ps-1"] and seen.data == {"sessions|ps-1": {"created": True}}
+    assert [record["key"] for record in seen.changelog_topic.sent] == ["sessions|ps-1"]
+    assert dict(seen.data) == {"sessions|ps-1": {"created": True}}
 
 
 def test_folding_a_result_writes_no_row_before_kafka_acknowledged_it(monkeypatch):
