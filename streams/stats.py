@@ -669,86 +669,74 @@ class CurrencyLabels:
         return OTHER_CURRENCIES
 
 
-# The worker's labels: the operator's zones and default currency are added by
-# ``configure_labels`` when the worker is assembled (``register``).
-zone_labels = ZoneLabels(())
-currency_labels = CurrencyLabels(DOCUMENTED_CURRENCIES)
-# Label values of the series made per zone label, so that a zone losing its label loses
-# its series too: /metrics never holds more zones than zone_labels.values.
-_zone_series: dict[str, set[tuple[str, str]]] = {}  # zone -> {(vendor, action)}
-_revenue_series: dict[str, set[str]] = {}  # zone -> {currency}
 _ACTION_OF = {count: action for action, count in COUNTS.items()}
 
 
-def configure_labels(settings: Settings, zones: ZoneDirectory) -> None:
+class MetricLabels:
+    """One worker's labels: which zones and currencies get a label value of their own
+    (``zone_labels``, ``currency_labels``), and the series made under each zone label.
+
+    Without arguments, no zone is configured and CAD and USD are the always-labelled
+    currencies; ``configure_labels`` adds the operator's zones and default currency when
+    the worker is assembled (``register``).
+    """
+
+    def __init__(
+        self,
+        zone_labels: ZoneLabels | None = None,
+        currency_labels: CurrencyLabels | None = None,
+    ) -> None:
+        self.zone_labels = ZoneLabels(()) if zone_labels is None else zone_labels
+        self.currency_labels = (
+            CurrencyLabels(DOCUMENTED_CURRENCIES) if currency_labels is None else currency_labels
+        )
+        # Label values of the series made per zone label, so that a zone losing its label
+        # loses its series too: /metrics never holds more zones than zone_labels.values.
+        self._zone_series: dict[str, set[tuple[str, str]]] = {}  # zone -> {(vendor, action)}
+        self._revenue_series: dict[str, set[str]] = {}  # zone -> {currency}
+
+    def zone_label(self, zone: str) -> str:
+        """The ``zone`` label value of a zone (``ZoneLabels.label`` of the worker's labels)."""
+        return self.zone_labels.label(zone)
+
+    def count_in_metrics(self, change: Change) -> None:
+        """Add a counted change to the zone counters (revenue increases only: a counter)."""
+        zone = self.zone_label(change.zone)
+        if change.count is not None:
+            action = _ACTION_OF[change.count]
+            ZONE_PERMITS.labels(zone, change.vendor, action).inc()
+            self._zone_series.setdefault(zone, set()).add((change.vendor, action))
+        for currency, delta in change.revenue.items():
+            if delta > 0:
+                money = self.currency_labels.label(currency)
+                ZONE_REVENUE.labels(zone, money).inc(float(delta))
+                self._revenue_series.setdefault(zone, set()).add(money)
+
+    def learn_controller_zones(self, answer: Mapping[str, Any]) -> bool:
+        """Relabel from a permits/stats answer: the Controller's zones get labels, the series
+        of zones that lost theirs are removed (later permits there count as ``other``). True
+        when the labelled zones changed; ValueError, nothing changed, for a malformed answer."""
+        if not self.zone_labels.learn(answer):
+            return False
+        kept = self.zone_labels.values
+        for zone in [z for z in self._zone_series if z not in kept]:
+            for vendor, action in self._zone_series.pop(zone):
+                ZONE_PERMITS.remove(zone, vendor, action)
+        for zone in [z for z in self._revenue_series if z not in kept]:
+            for currency in self._revenue_series.pop(zone):
+                ZONE_REVENUE.remove(zone, currency)
+        return True
+
+
+def configure_labels(settings: Settings, zones: ZoneDirectory) -> MetricLabels:
     """Label the operator's configured zones and default currency, whatever vendors send."""
-    global zone_labels, currency_labels
-    zone_labels = ZoneLabels(zones.aliases.values())
-    currency_labels = CurrencyLabels((*DOCUMENTED_CURRENCIES, settings.default_currency))
-
-
-def zone_label(zone: str) -> str:
-    """The ``zone`` label value of a zone (``ZoneLabels.label`` of the worker's labels)."""
-    return zone_labels.label(zone)
-
-
-def count_in_metrics(change: Change) -> None:
-    """Add a counted change to the zone counters (revenue increases only: a counter)."""
-    zone = zone_label(change.zone)
-    if change.count is not None:
-        action = _ACTION_OF[change.count]
-        ZONE_PERMITS.labels(zone, change.vendor, action).inc()
-        _zone_series.setdefault(zone, set()).add((change.vendor, action))
-    for currency, delta in change.revenue.items():
-        if delta > 0:
-            money = currency_labels.label(currency)
-            ZONE_REVENUE.labels(zone, money).inc(float(delta))
-            _revenue_series.setdefault(zone, set()).add(money)
-
-
-def learn_controller_zones(answer: Mapping[str, Any]) -> bool:
-    """Relabel from a permits/stats answer: the Controller's zones get labels, the series of
-    zones that lost theirs are removed (later permits there count as ``other``). True when
-    the labelled zones changed; ValueError, nothing changed, for a malformed answer."""
-    if not zone_labels.learn(answer):
-        return False
-    kept = zone_labels.values
-    for zone in [z for z in _zone_series if z not in kept]:
-        for vendor, action in _zone_series.pop(zone):
-            ZONE_PERMITS.remove(zone, vendor, action)
-    for zone in [z for z in _revenue_series if z not in kept]:
-        for currency in _revenue_series.pop(zone):
-            ZONE_REVENUE.remove(zone, currency)
-    return True
+    return MetricLabels(
+        ZoneLabels(zones.aliases.values()),
+        CurrencyLabels((*DOCUMENTED_CURRENCIES, settings.default_currency)),
+    )
 
 
 # --------------------------------------------------------------------------- the worker side
-
-# Aggregate rows and session state in one table: one changelog, whose per-partition order
-# makes a stored session row prove its aggregate rows (see the module docstring). The
-# worker's Faust table once ``register`` ran; a plain mapping before (the pure fold's tests).
-zone_stats: Any = {}
-_pruned_on: dict[int, str] = {}
-# Rows folded but not acknowledged yet: the next results read them. Cleared at a
-# revocation: what was not made durable is folded again from the redelivered results.
-_pending: dict[str, Any] = {}
-
-
-def _current(key: str) -> Any:
-    return _pending[key] if key in _pending else zone_stats.get(key)
-
-
-def stale_keys(partition: int, now: datetime) -> list[str]:
-    """Once a day per partition: its expired day rows and sessions (to delete)."""
-    today = day_of(now)
-    if _pruned_on.get(partition) == today:
-        return []
-    _pruned_on[partition] = today
-    return [
-        key
-        for key, value in list(zone_stats.items())
-        if value is not None and value.get("partition") == partition and expired(key, value, now)
-    ]
 
 
 @dataclass(frozen=True)
@@ -759,88 +747,128 @@ class Folded:
     change: Change | None
 
 
-def fold_event(
-    result: dict[str, Any], partition: int, offset: int, key: str, now: datetime | None = None
-) -> Folded | None:
-    """Fold one decoded result into table writes; ``None`` when nothing changes.
+class Stats:
+    """One worker's statistics: its ``zone_stats`` table, the rows folded but not
+    acknowledged yet, the partitions pruned today, and its metric labels. ``register``
+    builds it; the agent, the views and the zone refresh (``streams.zones``) use it."""
 
-    Reads the table as it will be once the writes of earlier results are acknowledged.
-    """
-    now = now or datetime.now(UTC)
-    skey = session_key(result["session_id"]) if result.get("session_id") else None
-    folded = fold_result(result, partition, offset, _current(skey) if skey else None)
-    if folded is None:
-        return None
-    if folded.duplicate:
-        log.info(
-            'stats: duplicate result not counted command_id="%s" key="%s" error_code="%s"',
-            result["command_id"],
-            key,
-            result.get("error_code") or "",
-        )
-        return None
-    writes: list[tuple[str, Any]] = []
-    change = folded.change
-    counted = False
-    if change is not None:
-        for day in (change.day, None):
-            rkey = row_key(partition, change.zone, change.vendor, day)
-            new = apply_change(_current(rkey), change, partition, offset, day, now)
-            if new is not None:
-                writes.append((rkey, new))
-                counted = counted or day is None
-        log.debug(
-            'stats folded command_id="%s" key="%s" zone="%s" outcome="%s" error_code="%s"',
-            result["command_id"],
-            key,
-            change.zone,
-            result["outcome"],
-            result.get("error_code") or "",
-        )
-    if folded.session is not None and skey is not None:
-        writes.append((skey, folded.session))  # last: it proves the rows above (docstring)
-    if not writes:
-        return None
-    return Folded(writes, change if counted else None)
+    def __init__(self, table: Any, labels: MetricLabels) -> None:
+        # Aggregate rows and session state in one table: one changelog, whose per-partition
+        # order makes a stored session row prove its aggregate rows (see the module
+        # docstring). The worker's Faust table; a plain mapping in the pure fold's tests.
+        self.table = table
+        self.labels = labels
+        self._pruned_on: dict[int, str] = {}
+        # Rows folded but not acknowledged yet: the next results read them. Cleared at a
+        # revocation: what was not made durable is folded again from the redelivered results.
+        self._pending: dict[str, Any] = {}
 
+    def forget_pending(self) -> None:
+        """At a revocation: drop the rows not acknowledged yet."""
+        self._pending.clear()
 
-async def _folded_durable(folded: Folded, acks: list[Any]) -> None:
-    """The tail of a folded result: its rows acknowledged, then kept and counted."""
-    await acknowledged_all(acks)
-    apply_locally(zone_stats, folded.writes)
-    for key, value in folded.writes:
-        if _pending.get(key) is value:
-            del _pending[key]
-    if folded.change is not None:
-        count_in_metrics(folded.change)
+    def _current(self, key: str) -> Any:
+        return self._pending[key] if key in self._pending else self.table.get(key)
 
+    def stale_keys(self, partition: int, now: datetime) -> list[str]:
+        """Once a day per partition: its expired day rows and sessions (to delete)."""
+        today = day_of(now)
+        if self._pruned_on.get(partition) == today:
+            return []
+        self._pruned_on[partition] = today
+        return [
+            key
+            for key, value in list(self.table.items())
+            if value is not None
+            and value.get("partition") == partition
+            and expired(key, value, now)
+        ]
 
-def _fold_head(worker: WorkerApp) -> Head:
-    """The stats agent's head: decode a result, prune, fold, send the table writes."""
+    def fold_event(
+        self,
+        result: dict[str, Any],
+        partition: int,
+        offset: int,
+        key: str,
+        now: datetime | None = None,
+    ) -> Folded | None:
+        """Fold one decoded result into table writes; ``None`` when nothing changes.
 
-    async def head(event: faust.EventT[Any], lease: Lease) -> Awaitable[None] | None:
-        EVENTS_CONSUMED.labels("results").inc()
-        message = event.message
-        try:
-            _, result = codec().decode(message.value, expected="ControllerResult")
-        except DecodeError as exc:
-            letter = dead_letter(message, "undecodable", error_message=str(exc))
-            await worker.send_dead_letter(message, letter, lease)
-            return None
-        now = datetime.now(UTC)
-        stale = stale_keys(message.partition, now)
-        if stale:
-            await durable_delete(zone_stats, stale, lease)
-            log.info("stats pruned partition=%d keys=%d", message.partition, len(stale))
-        key = message.key.decode("utf-8", "replace") if message.key else ""
-        folded = fold_event(result, message.partition, message.offset, key, now)
+        Reads the table as it will be once the writes of earlier results are acknowledged.
+        """
+        now = now or datetime.now(UTC)
+        skey = session_key(result["session_id"]) if result.get("session_id") else None
+        folded = fold_result(result, partition, offset, self._current(skey) if skey else None)
         if folded is None:
             return None
-        _pending.update(folded.writes)
-        acks = await send_table_writes(zone_stats, folded.writes, lease)
-        return _folded_durable(folded, acks)
+        if folded.duplicate:
+            log.info(
+                'stats: duplicate result not counted command_id="%s" key="%s" error_code="%s"',
+                result["command_id"],
+                key,
+                result.get("error_code") or "",
+            )
+            return None
+        writes: list[tuple[str, Any]] = []
+        change = folded.change
+        counted = False
+        if change is not None:
+            for day in (change.day, None):
+                rkey = row_key(partition, change.zone, change.vendor, day)
+                new = apply_change(self._current(rkey), change, partition, offset, day, now)
+                if new is not None:
+                    writes.append((rkey, new))
+                    counted = counted or day is None
+            log.debug(
+                'stats folded command_id="%s" key="%s" zone="%s" outcome="%s" error_code="%s"',
+                result["command_id"],
+                key,
+                change.zone,
+                result["outcome"],
+                result.get("error_code") or "",
+            )
+        if folded.session is not None and skey is not None:
+            writes.append((skey, folded.session))  # last: it proves the rows above (docstring)
+        if not writes:
+            return None
+        return Folded(writes, change if counted else None)
 
-    return head
+    async def _folded_durable(self, folded: Folded, acks: list[Any]) -> None:
+        """The tail of a folded result: its rows acknowledged, then kept and counted."""
+        await acknowledged_all(acks)
+        apply_locally(self.table, folded.writes)
+        for key, value in folded.writes:
+            if self._pending.get(key) is value:
+                del self._pending[key]
+        if folded.change is not None:
+            self.labels.count_in_metrics(folded.change)
+
+    def head(self, worker: WorkerApp) -> Head:
+        """The stats agent's head: decode a result, prune, fold, send the table writes."""
+
+        async def head(event: faust.EventT[Any], lease: Lease) -> Awaitable[None] | None:
+            EVENTS_CONSUMED.labels("results").inc()
+            message = event.message
+            try:
+                _, result = codec().decode(message.value, expected="ControllerResult")
+            except DecodeError as exc:
+                letter = dead_letter(message, "undecodable", error_message=str(exc))
+                await worker.send_dead_letter(message, letter, lease)
+                return None
+            now = datetime.now(UTC)
+            stale = self.stale_keys(message.partition, now)
+            if stale:
+                await durable_delete(self.table, stale, lease)
+                log.info("stats pruned partition=%d keys=%d", message.partition, len(stale))
+            key = message.key.decode("utf-8", "replace") if message.key else ""
+            folded = self.fold_event(result, message.partition, message.offset, key, now)
+            if folded is None:
+                return None
+            self._pending.update(folded.writes)
+            acks = await send_table_writes(self.table, folded.writes, lease)
+            return self._folded_durable(folded, acks)
+
+        return head
 
 
 # --------------------------------------------------------------------------- web views
@@ -855,8 +883,9 @@ def _bad_request(web: Any, reason: str) -> Any:
 class _Views:
     """``/stats/zones`` and ``/stats/zones/partial`` of one worker."""
 
-    def __init__(self, worker: WorkerApp) -> None:
+    def __init__(self, worker: WorkerApp, table: Any) -> None:
         self.app = worker.app
+        self.table = table
         self.partitions = worker.settings.topic_partitions
         self.results_topic = worker.results_topic
         # Results partitions whose rows are whole: recovered from the changelog since the
@@ -883,14 +912,14 @@ class _Views:
     def local_partial(self, query: StatsQuery, wanted: set[int], now: datetime) -> dict[str, Any]:
         owned = self.owned_partitions() & wanted
         days = query.days(now.date())
-        rows = partial_rows(zone_stats.items(), owned, query, days, now)
+        rows = partial_rows(self.table.items(), owned, query, days, now)
         return {"partitions": sorted(owned), "rows": rows}
 
     def hosts(self) -> dict[str, set[int]]:
         """Worker URL -> the table partitions it actively owns (from the last rebalance)."""
-        changelog = zone_stats.changelog_topic.get_topic_name()
+        changelog = self.table.changelog_topic.get_topic_name()
         hosts: dict[str, set[int]] = {}
-        for url, topics in self.app.router.table_metadata(zone_stats.name).items():
+        for url, topics in self.app.router.table_metadata(self.table.name).items():
             partitions = set(topics.get(changelog, ()))
             if partitions:
                 hosts[str(url)] = partitions
@@ -944,18 +973,19 @@ class _Views:
         return web.json(self.local_partial(query, wanted, datetime.now(UTC)))
 
 
-def register(worker: WorkerApp, zones: ZoneDirectory) -> None:
-    """Add the stats agent (table ``zone_stats``) and its views; label the operator's zones."""
-    global zone_stats
-    configure_labels(worker.settings, zones)
-    zone_stats = worker.table("zone_stats", key_type=str)
-    worker.on_revocation(lambda: _pending.clear())
-    views = _Views(worker)
+def register(worker: WorkerApp, zones: ZoneDirectory) -> Stats:
+    """Add the stats agent (table ``zone_stats``) and its views; label the operator's zones.
+
+    Returns the worker's ``Stats``: its table and labels (the zone refresh takes them)."""
+    labels = configure_labels(worker.settings, zones)
+    stats = Stats(worker.table("zone_stats", key_type=str), labels)
+    worker.on_revocation(stats.forget_pending)
+    views = _Views(worker, stats.table)
     app = worker.app
 
     async def fold_results(stream: faust.StreamT[Any]) -> None:
         """Fold every Controller result into the per-zone statistics."""
-        await worker.pipeline("fold_results").run(stream, _fold_head(worker))
+        await worker.pipeline("fold_results").run(stream, stats.head(worker))
 
     async def stats_zones(web: Any, request: Any) -> Any:
         return await views.stats_zones(web, request)
@@ -965,6 +995,7 @@ def register(worker: WorkerApp, zones: ZoneDirectory) -> None:
 
     app.agent(worker.results_topic, name=f"{__name__}.fold_results")(fold_results)
     app.on_partitions_revoked.connect(views.rebalancing)  # type: ignore[arg-type]
-    zone_stats.on_recover(views.table_recovered)
+    stats.table.on_recover(views.table_recovered)
     app.page("/stats/zones")(stats_zones)
     app.page("/stats/zones/partial")(stats_zones_partial)
+    return stats
