@@ -1,10 +1,12 @@
 """Keep the worker's list of the Controller's zones fresh (``permits/stats``).
 
 The per-zone metrics give a zone a ``zone`` label of its own only when the operator
-configured it (the alias table) or the Controller reports it (``streams.stats.ZoneLabels``),
-so zone names a vendor makes up cannot take the label slots. The list is asked for when
-the worker starts and every ``ZONES_REFRESH_SECONDS``; a failed refresh (the Controller
-unreachable or refusing, an answer not shaped as documented) keeps the last good list.
+configured it (the alias table) or the Controller reports it
+(``streams.stats.labels.ZoneLabels``), so zone names a vendor makes up cannot take the
+label slots. The list is asked for when the worker starts and every
+``ZONES_REFRESH_SECONDS``; a failed refresh (the Controller unreachable or refusing, an
+answer not shaped as documented) keeps the last good list. The labels refreshed are the
+worker's own (``streams.stats.Stats.labels``), handed over by ``register``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 from foundation.controller import ControllerClient
 from foundation.errors import ParkstreamError
 from foundation.worker.app import WorkerApp
-from streams.stats import MetricLabels
+from streams.stats.labels import MetricLabels
 
 log = logging.getLogger(__name__)
 

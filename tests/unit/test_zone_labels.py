@@ -1,6 +1,6 @@
 """Which zones and currencies get a metric label of their own: only zones the operator
 configured (the alias table) or the Controller reports, and a bounded set of currencies,
-whatever vendors send (streams/stats.py, streams/zones.py, docs/metrics.md)."""
+whatever vendors send (streams/stats/labels.py, streams/zones.py, docs/metrics.md)."""
 
 from __future__ import annotations
 
