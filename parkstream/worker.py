@@ -22,6 +22,7 @@ from foundation.worker.app import WorkerApp
 from foundation.worker.ops import register_ops
 from streams import stats, zones
 from streams.planning import Planning, register_planning
+from streams.stats import Stats
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class BuiltWorker:
     parts: WorkerApp
     planning: Planning
     dispatcher: Dispatcher
+    stats: Stats
 
     @property
     def app(self) -> faust.App:
@@ -45,10 +47,10 @@ def build_worker(settings: Settings) -> BuiltWorker:
     dispatcher = dispatch.register(parts)
     status.register(parts, dispatcher)
     user_types.register(parts, planning.user_types.update, dispatcher.controller)
-    stats.register(parts, planning.zones)
-    zones.register(parts, dispatcher.controller)
+    zone_stats = stats.register(parts, planning.zones)
+    zones.register(parts, dispatcher.controller, zone_stats.labels)
     lag.register(parts)
-    return BuiltWorker(parts, planning, dispatcher)
+    return BuiltWorker(parts, planning, dispatcher, zone_stats)
 
 
 class Worker(faust.Worker):

@@ -1,10 +1,12 @@
 """Keep the worker's list of the Controller's zones fresh (``permits/stats``).
 
 The per-zone metrics give a zone a ``zone`` label of its own only when the operator
-configured it (the alias table) or the Controller reports it (``streams.stats.ZoneLabels``),
-so zone names a vendor makes up cannot take the label slots. The list is asked for when
-the worker starts and every ``ZONES_REFRESH_SECONDS``; a failed refresh (the Controller
-unreachable or refusing, an answer not shaped as documented) keeps the last good list.
+configured it (the alias table) or the Controller reports it
+(``streams.stats.labels.ZoneLabels``), so zone names a vendor makes up cannot take the
+label slots. The list is asked for when the worker starts and every
+``ZONES_REFRESH_SECONDS``; a failed refresh (the Controller unreachable or refusing, an
+answer not shaped as documented) keeps the last good list. The labels refreshed are the
+worker's own (``streams.stats.Stats.labels``), handed over by ``register``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 from foundation.controller import ControllerClient
 from foundation.errors import ParkstreamError
 from foundation.worker.app import WorkerApp
-from streams import stats
+from streams.stats.labels import MetricLabels
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +25,12 @@ log = logging.getLogger(__name__)
 ZONES_REFRESH_SECONDS = 60.0
 
 
-async def refresh_zones(client: ControllerClient) -> bool:
-    """Relabel from the Controller's permits/stats (all zones); False when the call failed
-    or the answer was not one, the last good list then kept."""
+async def refresh_zones(client: ControllerClient, labels: MetricLabels) -> bool:
+    """Relabel ``labels`` from the Controller's permits/stats (all zones); False when the
+    call failed or the answer was not one, the last good list then kept."""
     try:
         reply = await client.permit_stats()
-        changed = stats.learn_controller_zones(reply.body)
+        changed = labels.learn_controller_zones(reply.body)
     except ParkstreamError as exc:
         log.warning('controller zones not refreshed error="%s"', type(exc).__name__)
         return False
@@ -36,18 +38,20 @@ async def refresh_zones(client: ControllerClient) -> bool:
         log.warning('controller zones not refreshed error="UnexpectedAnswer" reason="%s"', exc)
         return False
     level = logging.INFO if changed else logging.DEBUG
-    log.log(level, "controller zones refreshed labelled=%d", stats.zone_labels.reported)
+    log.log(level, "controller zones refreshed labelled=%d", labels.zone_labels.reported)
     return True
 
 
-def register(worker: WorkerApp, controller: Callable[[], ControllerClient]) -> None:
-    """Refresh the zone labels at start and every ``ZONES_REFRESH_SECONDS``."""
+def register(
+    worker: WorkerApp, controller: Callable[[], ControllerClient], labels: MetricLabels
+) -> None:
+    """Refresh the worker's zone ``labels`` at start and every ``ZONES_REFRESH_SECONDS``."""
 
     async def first_zones_refresh() -> None:
-        await refresh_zones(controller())
+        await refresh_zones(controller(), labels)
 
     async def refresh_controller_zones() -> None:
-        await refresh_zones(controller())
+        await refresh_zones(controller(), labels)
 
     worker.app.task(first_zones_refresh)
     worker.app.timer(interval=ZONES_REFRESH_SECONDS, on_leader=False)(refresh_controller_zones)

@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestServer
 
 from foundation.controller import ControllerClient
 from sandbox.app import SandboxConfig, create_app
-from streams import stats, zones
-from streams.stats import OTHER_ZONES, ZONE_LABEL_LIMIT, ZoneLabels
+from streams import zones
+from streams.stats import OTHER_ZONES, ZONE_LABEL_LIMIT, MetricLabels, ZoneLabels
 
 CLIENT = "OC-TOMA"
 TOKEN = "sbx-zone-refresh-token"
@@ -29,12 +29,9 @@ async def sandbox_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def labels(monkeypatch) -> ZoneLabels:
-    fresh = ZoneLabels(["Visitor Garage"])  # configured: the Controller has no permit there
-    monkeypatch.setattr(stats, "zone_labels", fresh)
-    monkeypatch.setattr(stats, "_zone_series", {})
-    monkeypatch.setattr(stats, "_revenue_series", {})
-    return fresh
+def labels() -> MetricLabels:
+    # configured: the Controller has no permit there
+    return MetricLabels(ZoneLabels(["Visitor Garage"]))
 
 
 async def push(client: ControllerClient, zone: str, n: int) -> None:
@@ -57,15 +54,16 @@ async def test_a_refresh_from_the_sandbox_labels_its_busiest_zones_and_no_more(s
                 await push(client, zone, n := n + 1)
         for zone in junk:  # one vendor's made-up zones: the sandbox keeps every one
             await push(client, zone, n := n + 1)
-        assert await zones.refresh_zones(client)
+        assert await zones.refresh_zones(client, labels)
 
-    assert [stats.zone_label(z) for z in ("lot 4", "RED LOT", "visitor garage")] == [
+    assert [labels.zone_label(z) for z in ("lot 4", "RED LOT", "visitor garage")] == [
         "Lot 4",
         "Red Lot",
         "Visitor Garage",
     ]
-    assert labels.reported == ZONE_LABEL_LIMIT
-    junk_labels = [stats.zone_label(zone) for zone in junk]
+    assert labels.zone_labels.reported == ZONE_LABEL_LIMIT
+    junk_labels = [labels.zone_label(zone) for zone in junk]
     # The Controller's two busy zones first, then made-up ones by name up to the limit.
     assert junk_labels.count(OTHER_ZONES) == len(junk) - (ZONE_LABEL_LIMIT - 2)
-    assert len(labels.values) == 1 + ZONE_LABEL_LIMIT + 2  # configured, reported, "", other
+    # configured, reported, "", other
+    assert len(labels.zone_labels.values) == 1 + ZONE_LABEL_LIMIT + 2

@@ -88,11 +88,8 @@ async def test_the_dedupe_entry_is_sent_only_after_the_command_is_acknowledged(p
     assert dict(seen.data) == {"sessions|ps-1": {"created": True}}
 
 
-def test_folding_a_result_writes_no_row_before_kafka_acknowledged_it(monkeypatch):
+def test_folding_a_result_writes_no_row_before_kafka_acknowledged_it():
     table = {}
-    monkeypatch.setattr(stats, "zone_stats", table)
-    monkeypatch.setattr(stats, "_pruned_on", {})
-    monkeypatch.setattr(stats, "_pending", {})
     now = datetime.now(UTC)
     result = {
         "command_id": "c:permits/push",
@@ -113,6 +110,6 @@ def test_folding_a_result_writes_no_row_before_kafka_acknowledged_it(monkeypatch
         "end_time": now + timedelta(hours=1),
         "completed_at": now,
     }
-    folded = stats.fold_event(result, 0, 0, "ps-1", now=now)
+    folded = stats.Stats(table, stats.MetricLabels()).fold_event(result, 0, 0, "ps-1", now=now)
     assert table == {}
     assert [key for key, _ in folded.writes][-1] == "session:ps-1"  # the session row last

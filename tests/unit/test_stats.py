@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from faust.types import TP
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
+from foundation.settings import Settings
+from parkstream.worker import build_worker
 from streams import stats
 from streams.stats import StatsQuery, answer, parse_query, partial_rows
 
@@ -66,13 +70,11 @@ def result(
 class Worker:
     """The stats agent's fold over a plain dict standing in for the changelogged table."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, partitions: int = 3) -> None:
+    def __init__(self, partitions: int = 3) -> None:
         self.table: dict[str, Any] = {}
         self.partitions = partitions
         self.offsets = dict.fromkeys(range(partitions), 0)
-        monkeypatch.setattr(stats, "zone_stats", self.table)
-        monkeypatch.setattr(stats, "_pruned_on", {})
-        monkeypatch.setattr(stats, "_pending", {})
+        self.zone_stats = stats.Stats(self.table, stats.MetricLabels())
 
     def fold(
         self, record: dict[str, Any], partition: int = 0, offset: int | None = None, now=NOW
@@ -81,13 +83,15 @@ class Worker:
             offset = self.offsets[partition]
             self.offsets[partition] += 1
         # What the agent does with the writes once Kafka acknowledged them.
-        for key in stats.stale_keys(partition, now):
+        for key in self.zone_stats.stale_keys(partition, now):
             del self.table[key]
-        folded = stats.fold_event(record, partition, offset, record["session_id"] or "", now=now)
+        folded = self.zone_stats.fold_event(
+            record, partition, offset, record["session_id"] or "", now=now
+        )
         if folded is not None:
             self.table.update(folded.writes)
             if folded.change is not None:
-                stats.count_in_metrics(folded.change)
+                self.zone_stats.labels.count_in_metrics(folded.change)
         return offset
 
     def stats(self, query: StatsQuery | None = None, now: datetime = NOW) -> dict[str, Any]:
@@ -104,8 +108,8 @@ class Worker:
 
 
 @pytest.fixture
-def worker(monkeypatch) -> Worker:
-    return Worker(monkeypatch)
+def worker() -> Worker:
+    return Worker()
 
 
 # --- what is counted -------------------------------------------------------------------------
@@ -289,18 +293,17 @@ amounts = st.decimals(min_value="0.00", max_value="999999.99", places=2)
 @settings(max_examples=50, deadline=None)
 @given(pushed=st.lists(st.tuples(amounts, st.sampled_from(["CAD", "USD"])), max_size=40))
 def test_revenue_is_the_exact_decimal_sum_of_the_amounts(pushed):
-    with pytest.MonkeyPatch.context() as patch:
-        worker = Worker(patch)
-        expected: dict[str, Decimal] = {}
-        for index, (amount, currency) in enumerate(pushed):
-            session = f"s{index}"
-            worker.fold(
-                result(session_id=session, amount=str(amount), currency=currency),
-                partition=index % 3,
-            )
-            expected[currency] = expected.get(currency, Decimal("0")) + amount
-        revenue = worker.zone()["revenue"] if pushed else {}
-        assert {c: Decimal(a) for c, a in revenue.items()} == expected
+    worker = Worker()
+    expected: dict[str, Decimal] = {}
+    for index, (amount, currency) in enumerate(pushed):
+        session = f"s{index}"
+        worker.fold(
+            result(session_id=session, amount=str(amount), currency=currency),
+            partition=index % 3,
+        )
+        expected[currency] = expected.get(currency, Decimal("0")) + amount
+    revenue = worker.zone()["revenue"] if pushed else {}
+    assert {c: Decimal(a) for c, a in revenue.items()} == expected
 
 
 def test_cents_add_up_where_floats_would_not(worker):
@@ -406,12 +409,10 @@ def _sample(name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def labels(monkeypatch) -> stats.ZoneLabels:
+def labels(worker) -> stats.ZoneLabels:
     """The worker's zone labels with "Metric Lot" configured (the alias table)."""
     fresh = stats.ZoneLabels(["Metric Lot"])
-    monkeypatch.setattr(stats, "zone_labels", fresh)
-    monkeypatch.setattr(stats, "_zone_series", {})
-    monkeypatch.setattr(stats, "_revenue_series", {})
+    worker.zone_stats.labels.zone_labels = fresh
     return fresh
 
 
@@ -469,7 +470,7 @@ def test_a_zone_the_controller_stops_reporting_loses_its_series(worker, labels):
     worker.fold(result(session_id="g1", zone="Gone Lot", amount="3.00", currency="CAD"))
     gone = {"zone": "Gone Lot", "vendor": "hotspot", "action": "CREATE"}
     assert _sample("parkstream_zone_permits_total", **gone) == 1
-    assert stats.learn_controller_zones({"data": []})
+    assert worker.zone_stats.labels.learn_controller_zones({"data": []})
     assert REGISTRY.get_sample_value("parkstream_zone_permits_total", gone) is None
     assert (
         REGISTRY.get_sample_value(
@@ -484,8 +485,8 @@ def test_a_zone_the_controller_stops_reporting_loses_its_series(worker, labels):
     )
 
 
-def test_made_up_currencies_share_the_other_currency_label(worker, labels, monkeypatch):
-    monkeypatch.setattr(stats, "currency_labels", stats.CurrencyLabels(["CAD", "USD"], limit=3))
+def test_made_up_currencies_share_the_other_currency_label(worker, labels):
+    worker.zone_stats.labels.currency_labels = stats.CurrencyLabels(["CAD", "USD"], limit=3)
     for n in range(20):
         worker.fold(
             result(session_id=f"c{n}", zone="Metric Lot", amount="1.00", currency=f"MADE{n:02d}")
@@ -499,3 +500,29 @@ def test_made_up_currencies_share_the_other_currency_label(worker, labels, monke
     }
     assert {c for c in currencies if c.startswith("MADE")} == {"MADE00"}
     assert stats.OTHER_CURRENCIES in currencies
+
+
+# --- one worker's statistics ------------------------------------------------------------------
+
+
+def test_two_workers_built_in_one_process_keep_their_own_stats(tmp_path):
+    aliases = tmp_path / "zones.json"
+    aliases.write_text(json.dumps({"Lot 4": ["L4"]}))
+    first = build_worker(Settings(zone_aliases=aliases, table_store="memory")).stats
+    second = build_worker(Settings(table_store="memory")).stats
+
+    # Labels: neither the second build nor the zones the second worker learns relabel the first.
+    second.labels.learn_controller_zones({"data": [{"type": "temp", "zone": "Red Lot"}]})
+    other = stats.OTHER_ZONES
+    assert [first.labels.zone_label(z) for z in ("lot 4", "Red Lot")] == ["Lot 4", other]
+    assert [second.labels.zone_label(z) for z in ("lot 4", "Red Lot")] == [other, "Red Lot"]
+    # Tables: a result folded and kept by one worker is news to the other.
+    push = result(session_id="both")
+    kept = first.fold_event(push, 0, 0, "both", now=NOW)
+    for key, value in kept.writes:  # acknowledged
+        first.table.data.apply_acknowledged(TP("zone_stats-changelog", 0), 0, key, value)
+    assert first.fold_event(push, 0, 0, "both", now=NOW) is None  # redelivered: already held
+    assert second.fold_event(push, 0, 0, "both", now=NOW) is not None
+    assert (
+        stats.session_key("both") in first.table and stats.session_key("both") not in second.table
+    )

@@ -1,6 +1,6 @@
 """Which zones and currencies get a metric label of their own: only zones the operator
 configured (the alias table) or the Controller reports, and a bounded set of currencies,
-whatever vendors send (streams/stats.py, streams/zones.py, docs/metrics.md)."""
+whatever vendors send (streams/stats/labels.py, streams/zones.py, docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from foundation.controller import ControllerClient
 from foundation.settings import Settings
 from streams import stats, zones
 from streams.enrich import ZoneDirectory
-from streams.stats import OTHER_ZONES, CurrencyLabels, ZoneLabels
+from streams.stats import OTHER_ZONES, CurrencyLabels, MetricLabels, ZoneLabels
 
 
 def stats_answer(*rows: tuple[str | None, int], kind: str = "temp") -> dict[str, Any]:
@@ -136,13 +136,11 @@ def test_currency_labels_keep_the_documented_and_default_ones_and_stay_bounded()
     ]
 
 
-def test_the_worker_always_labels_the_documented_and_the_default_currency(monkeypatch):
-    for kept in ("zone_labels", "currency_labels"):  # restored after the test
-        monkeypatch.setattr(stats, kept, getattr(stats, kept))
+def test_the_worker_always_labels_the_documented_and_the_default_currency():
     settings = Settings(default_currency="EUR")
-    stats.configure_labels(settings, ZoneDirectory())
+    labels = stats.configure_labels(settings, ZoneDirectory())
     for currency in ("CAD", "USD", settings.default_currency):
-        assert stats.currency_labels.label(currency) == currency
+        assert labels.currency_labels.label(currency) == currency
 
 
 # --- the refresh from the Controller ----------------------------------------------------------
@@ -172,12 +170,8 @@ class Controller:
 
 
 @pytest.fixture
-def labels(monkeypatch) -> ZoneLabels:
-    fresh = ZoneLabels(["Lot 4"])
-    monkeypatch.setattr(stats, "zone_labels", fresh)
-    monkeypatch.setattr(stats, "_zone_series", {})
-    monkeypatch.setattr(stats, "_revenue_series", {})
-    return fresh
+def labels() -> MetricLabels:
+    return MetricLabels(ZoneLabels(["Lot 4"]))
 
 
 async def test_a_refresh_labels_the_zones_the_controllers_permits_stats_lists(labels):
@@ -185,11 +179,11 @@ async def test_a_refresh_labels_the_zones_the_controllers_permits_stats_lists(la
     answer = stats_answer(("Red Lot", 2), (None, 1), *((z, 1) for z in junk_zones(5)))
     controller.answers.append(httpx.Response(200, json=answer))
     async with controller.client() as client:
-        assert await zones.refresh_zones(client)
+        assert await zones.refresh_zones(client, labels)
     [request] = controller.requests
     assert request.url.path == "/api/OC-TOMA/v1/permits/stats"
     assert json.loads(request.content) == {"apiToken": "controller-token"}
-    assert [stats.zone_label(z) for z in ("red lot", "Lot 4", "Blue Lot")] == [
+    assert [labels.zone_label(z) for z in ("red lot", "Lot 4", "Blue Lot")] == [
         "Red Lot",
         "Lot 4",
         OTHER_ZONES,
@@ -211,7 +205,7 @@ async def test_a_failed_refresh_keeps_the_last_good_list(labels, failure):
     controller = Controller()
     controller.answers += [httpx.Response(200, json=stats_answer(("Red Lot", 2))), failure]
     async with controller.client() as client:
-        assert await zones.refresh_zones(client)
-        assert not await zones.refresh_zones(client)
-    assert stats.zone_label("Red Lot") == "Red Lot"
-    assert stats.zone_label("Lot 9") == OTHER_ZONES
+        assert await zones.refresh_zones(client, labels)
+        assert not await zones.refresh_zones(client, labels)
+    assert labels.zone_label("Red Lot") == "Red Lot"
+    assert labels.zone_label("Lot 9") == OTHER_ZONES
