@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,13 +48,15 @@ from consumers.journal import (
 )
 from consumers.retry import CircuitBreaker, CircuitState, backoff_delay
 from consumers.scheduler import KeyedScheduler
+from consumers.sessions import expired_sessions, session_key
 from foundation.controller import ControllerClient, ControllerReply
 from foundation.errors import ControllerRejected, PermanentError, TransientError
 from foundation.worker.app import EVENTS_CONSUMED, EVENTS_PRODUCED, WorkerApp, dead_letter
-from foundation.worker.durable import acknowledged, durable_delete, durable_set
+from foundation.worker.durable import acknowledged, durable_prune, durable_set
 from foundation.worker.ordering import InOrderAcks
 from foundation.worker.ownership import Lease, Revoked
 from foundation.worker.pipeline import delivered, unacked_events
+from foundation.worker.stores import partition_items
 from schemas.avro import DecodeError, codec
 from schemas.controller import ContractError, plate_permits
 from schemas.status import SessionState
@@ -74,9 +77,9 @@ CONTROLLER_LATENCY = Histogram(
 RETRIES = Counter("parkstream_controller_retries_total", "Controller calls retried.", ["endpoint"])
 IN_FLIGHT = Gauge("parkstream_controller_in_flight", "Controller calls in flight.")
 CIRCUIT = Gauge("parkstream_circuit_state", "Controller circuit: 0 closed, 1 half-open, 2 open.")
-JOURNAL_PRUNED = Counter(
-    "parkstream_journal_pruned_total",
-    "Journal entries dropped after PARKSTREAM_JOURNAL_RETENTION_DAYS.",
+REPEATED_PUSHES = Counter(
+    "parkstream_repeated_pushes_total",
+    "Pushes of a session the Controller already has (delivered or deleted), not sent again.",
 )
 RECONCILED = Counter(
     "parkstream_journal_reconciled_total",
@@ -106,11 +109,6 @@ for _outcome in ("skipped", "reapplied", "pushed_again", "in_doubt"):
 
 # Transient failures a validate/plate lookup may meet before the push is declared in doubt.
 LOOKUP_ATTEMPTS = 5
-
-
-def session_key(reference_id: str) -> bytes:
-    """The ``sessions`` table key of a parkstream reference id."""
-    return reference_id.encode()
 
 
 def in_doubt_details(command: dict[str, Any], fields: dict[str, Any], why: str) -> str:
@@ -160,12 +158,14 @@ class Dispatcher:
         self.journal = worker.table("journal", key_type=str)
         self.sessions = worker.table("sessions", key_type=bytes)
         self.journal_retention = timedelta(days=settings.journal_retention_days)
+        self.session_retention = timedelta(days=settings.session_retention_days)
+        self.clock = worker.clock
         self.controller_timezone = ZoneInfo(settings.controller_timezone)
         self.breaker = CircuitBreaker()
         self._controller = controller
         # At most PARKSTREAM_CONTROLLER_CONCURRENCY calls in flight (reconciliation included).
         self._calls = asyncio.Semaphore(settings.controller_concurrency)
-        self._journal_pruned_on: dict[int, date] = {}
+        self._pruned_on: dict[int, date] = {}
         self.acks = worker.track("dispatch", InOrderAcks())
 
     def controller(self) -> ControllerClient:
@@ -269,36 +269,59 @@ class Dispatcher:
         """
         await durable_set(self.journal, command_id, {**entry, "partition": lease.partition}, lease)
 
-    async def _prune_journal(self, lease: Lease, now: datetime) -> None:
-        """Once a day per partition: drop its ``done`` entries older than the retention.
+    async def _prune(self, lease: Lease, busy: Callable[[bytes], bool]) -> None:
+        """Once a day per partition, drop what the retention settings let go.
 
-        A command redelivered or re-sent by a vendor after that is no longer recognised by
-        the journal (dedupe still drops a second create of a session at any time), so the
-        retention (``PARKSTREAM_JOURNAL_RETENTION_DAYS``, at least 1) must outlast any
-        redelivery and any vendor retry. The scan is of the whole table, once a day.
+        The journal's ``done`` entries older than ``PARKSTREAM_JOURNAL_RETENTION_DAYS`` (a
+        command redelivered after that is no longer recognised: the retention must outlast
+        any redelivery), and the settled sessions whose permit ended more than
+        ``PARKSTREAM_SESSION_RETENTION_DAYS`` ago (``consumers.sessions``). Sessions with a
+        command queued or under way (``busy``) wait for the next day, so no command reads a
+        session whose deletion is on its way. Runs in the dispatcher's reading loop, which
+        starts no command until the deletions are acknowledged.
         """
+        now = self.clock()
         partition, today = lease.partition, now.date()
-        if self._journal_pruned_on.get(partition) == today:
+        if self._pruned_on.get(partition) == today:
             return
-        self._journal_pruned_on[partition] = today
+        self._pruned_on[partition] = today
         stale = expired(
-            self.journal.items(), partition, now, self.journal_retention
-        )  # read before deleting
-        if stale:
-            await durable_delete(
-                self.journal, stale, lease
-            )  # tombstones in this partition's changelog
-            log.info(
-                'journal pruned partition=%d entries=%d day="%s"', partition, len(stale), today
+            partition_items(self.journal, partition), partition, now, self.journal_retention
+        )
+        sessions = [
+            key
+            for key in expired_sessions(
+                partition_items(self.sessions, partition), now, self.session_retention
             )
-        JOURNAL_PRUNED.inc(len(stale))
+            if not busy(key)
+        ]
+        await durable_prune(self.journal, stale, lease)
+        await durable_prune(self.sessions, sessions, lease)
+        if stale or sessions:
+            log.info(
+                'tables pruned partition=%d journal=%d sessions=%d day="%s"',
+                partition,
+                len(stale),
+                len(sessions),
+                today,
+            )
+
+    async def _prune_under(self, lease: Lease, busy: Callable[[bytes], bool]) -> None:
+        """``_prune`` as part of the partition's work (a revocation waits for it, a void
+        lease skips it)."""
+        try:
+            lease.check_call()
+            with lease.working():
+                await self._prune(lease, busy)
+        except Revoked:
+            return
 
     async def _session_update(self, session_id: str | None, lease: Lease, **changes: Any) -> None:
         """Record what became of a session; return once Kafka has it."""
         if session_id is None:
             return
         state = dict(self.sessions.get(session_key(session_id)) or {})
-        state.update(changes, at=datetime.now(UTC).isoformat())
+        state.update(changes, at=self.clock().isoformat())
         await durable_set(self.sessions, session_key(session_id), state, lease)
 
     async def _record_result(self, message: Any, result: dict[str, Any], lease: Lease) -> None:
@@ -344,7 +367,7 @@ class Dispatcher:
             permits,
             fields.get("start_time"),
             fields["end_time"],
-            datetime.now(UTC),
+            self.clock(),
             self.controller_timezone,
         )
         why = {
@@ -378,7 +401,7 @@ class Dispatcher:
             zone=fields.get("zone"),
             end=fields["end_time"].isoformat() if fields.get("end_time") else None,
         )
-        await self._journal(command_id, done_entry(datetime.now(UTC), "in_doubt"), lease)
+        await self._journal(command_id, done_entry(self.clock(), "in_doubt"), lease)
         IN_DOUBT.inc()
         RECONCILED.labels("in_doubt").inc()
         log.warning('%s session_id="%s" command_id="%s"', details, session_id, command_id)
@@ -401,9 +424,7 @@ class Dispatcher:
         letter = dead_letter(message, reason, code, text, command["command_id"])
         await self.worker.send_dead_letter(message, letter, lease)
         # Held once: a redelivery must not hold it again, or a replay would apply it twice.
-        await self._journal(
-            command["command_id"], done_entry(datetime.now(UTC), "held", code), lease
-        )
+        await self._journal(command["command_id"], done_entry(self.clock(), "held", code), lease)
         return True
 
     async def _resolve(self, command: dict[str, Any], lease: Lease) -> None:
@@ -416,7 +437,7 @@ class Dispatcher:
             controller_ref=command["body"]["controller_ref"],
             error_message=None,
         )
-        await self._journal(command["command_id"], done_entry(datetime.now(UTC), "resolved"), lease)
+        await self._journal(command["command_id"], done_entry(self.clock(), "resolved"), lease)
         log.info('session resolved session_id="%s"', session_id)
 
     async def _settle_rejection(
@@ -449,7 +470,7 @@ class Dispatcher:
             )
         await self._journal(
             command["command_id"],
-            done_entry(datetime.now(UTC), "rejected", answer.error_code),
+            done_entry(self.clock(), "rejected", answer.error_code),
             lease,
         )
 
@@ -464,12 +485,14 @@ class Dispatcher:
     ) -> None:
         """Applied: result and session state, both acknowledged before the journal says done."""
         endpoint, session_id = command["endpoint"], command["session_id"]
-        now = datetime.now(UTC)
+        now = self.clock()
         recorded = [
             self._record_result(
                 message, result_record(command, fields, attempts, reply=reply), lease
             )
         ]
+        # The permit's end: the session's retention counts from it (consumers.sessions).
+        end = fields["end_time"].isoformat() if fields.get("end_time") else None
         if endpoint == "permits/push" and reply is not None and reply.reference_id:
             recorded.append(
                 self._session_update(
@@ -477,8 +500,11 @@ class Dispatcher:
                     lease,
                     state=SessionState.DELIVERED,
                     controller_ref=reply.reference_id,
+                    end=end,
                 )
             )
+        elif endpoint == "permits/update" and end is not None:
+            recorded.append(self._session_update(session_id, lease, end=end))
         elif endpoint == "permits/delete":
             recorded.append(self._session_update(session_id, lease, state=SessionState.DELETED))
         await asyncio.gather(*recorded)
@@ -555,14 +581,22 @@ class Dispatcher:
             message, command, session, lease
         ):
             return None
+        if endpoint == "permits/push" and (session or {}).get("state") in (
+            SessionState.DELIVERED,
+            SessionState.DELETED,
+        ):
+            # A session has one push (dedupe drops a second create; this holds after its
+            # entry's retention too): the Controller has this one, so it is not sent again.
+            REPEATED_PUSHES.inc()
+            log.info('push of a delivered session not sent again session_id="%s"', session_id)
+            await self._journal(command_id, done_entry(self.clock(), "repeat"), lease)
+            return None
         try:
             fields = call_fields(command, (session or {}).get("controller_ref"))
         except ContractError as exc:
             letter = dead_letter(message, "schema_violation", exc.code, exc.message, command_id)
             await self.worker.send_dead_letter(message, letter, lease)
-            await self._journal(
-                command_id, done_entry(datetime.now(UTC), "rejected", exc.code), lease
-            )
+            await self._journal(command_id, done_entry(self.clock(), "rejected", exc.code), lease)
             return None
         return _Call(message, command, fields, step)
 
@@ -581,7 +615,7 @@ class Dispatcher:
         lease.check_call()  # a revoked command writes no intent
         announced = step is Step.CALL  # its intent, once durable, puts its call under way
         if announced:
-            await self._journal(command["command_id"], intent_entry(datetime.now(UTC)), lease)
+            await self._journal(command["command_id"], intent_entry(self.clock()), lease)
         attempts = 0
         while True:
             if step is Step.RECONCILE_PUSH and not await self._reconciled_step(
@@ -637,7 +671,6 @@ class Dispatcher:
                 lease.check_call()  # queued when its partition was revoked: never started
                 with lease.working():
                     await self.apply_command(event, lease)
-                    await self._prune_journal(lease, datetime.now(UTC))
             except Revoked:
                 ABANDONED.inc()
                 return
@@ -656,6 +689,7 @@ class Dispatcher:
                 if delivery is None:
                     continue
                 lease = worker.ownership.lease(event.message.tp)
+                await self._prune_under(lease, scheduler.busy)
                 await scheduler.submit(event.key, (delivery, event, lease))
         except asyncio.CancelledError:
             raise

@@ -41,6 +41,10 @@ class KeyedScheduler(Generic[T]):
         self._idle.set()
         self.running = 0
 
+    def busy(self, key: Hashable) -> bool:
+        """Whether ``key`` has an item queued or running."""
+        return key in self._queues
+
     @property
     def outstanding(self) -> int:
         """Items queued or running."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.dispatch import Dispatcher, session_key
+from consumers.dispatch import Dispatcher
+from consumers.sessions import session_key
 from foundation.worker.app import WorkerApp
 
 

@@ -11,7 +11,9 @@ table keyed like the topic, so dedupe survives restarts. An event is a duplicate
 - it creates a session that was already created (a session has one push).
 
 Only the latest content counts, so an update back to an earlier value (A, B, A)
-is applied. Pure functions, no I/O.
+is applied. An entry is dropped once no event can be a duplicate of it any more
+(``expired``): its latest content older than the window, and a session's "created" mark
+older than the sessions' retention. Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -61,3 +63,16 @@ def check(
         "at": now.isoformat(),
         "created": bool(state.get("created")) or creates,
     }
+
+
+def expired(
+    state: dict[str, Any], now: datetime, window: timedelta, created_retention: timedelta
+) -> bool:
+    """Whether ``state`` may be dropped at ``now``: its key's latest event is older than
+    the window, and, when it created a session, older than ``created_retention`` too (the
+    sessions' retention: a second create of a session is dropped that long)."""
+    last_at = state.get("at")
+    if last_at is None:
+        return True
+    keep = max(window, created_retention) if state.get("created") else window
+    return datetime.fromisoformat(last_at) + keep < now

@@ -16,18 +16,19 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import faust
 from prometheus_client import Counter
 
 from foundation.worker.app import EVENTS_CONSUMED, EVENTS_PRODUCED, WorkerApp, dead_letter
-from foundation.worker.durable import acknowledged_all, durable_set, sent
+from foundation.worker.durable import acknowledged_all, durable_prune, durable_set, sent
 from foundation.worker.ownership import Lease
 from foundation.worker.pipeline import Head
+from foundation.worker.stores import partition_items
 from schemas.avro import DecodeError, codec
-from streams.dedupe import check
+from streams.dedupe import check, expired
 from streams.enrich import (
     Defaults,
     UserTypeDirectory,
@@ -103,6 +104,9 @@ class Planning:
         )
         self.user_types = UserTypeDirectory()
         self.dedupe_window = timedelta(seconds=settings.dedupe_window)
+        self.created_retention = timedelta(days=settings.session_retention_days)
+        self.clock = worker.clock
+        self._pruned_on: dict[tuple[str, int], date] = {}
         self.seen = worker.table("dedupe", key_type=str)
         # Dedupe states decided but not durable yet (their command's acknowledgement is
         # awaited): the next events of the key are checked against them. Cleared at a
@@ -130,12 +134,38 @@ class Planning:
             )
         table_key = dedupe_key(topic, key)
         state = self._seen_pending.get(table_key) or self.seen.get(table_key)
-        duplicate, new_state = check(state, enriched, datetime.now(UTC), self.dedupe_window)
+        duplicate, new_state = check(state, enriched, self.clock(), self.dedupe_window)
         if duplicate:
             DEDUPE_DROPPED.labels(topic).inc()
             log.info('duplicate dropped topic="%s" event_id="%s"', topic, record["event_id"])
             return None
         return Planned(planner(enriched), table_key, new_state)
+
+    async def prune(self, topic: str, lease: Lease) -> None:
+        """Once a day per topic and partition: drop ``topic``'s dedupe entries of the lease's
+        partition that no event can be a duplicate of any more (``streams.dedupe.expired``).
+
+        Run by the topic's own agent before its next event, so no event of the topic is
+        being decided meanwhile; entries whose state is not durable yet are left alone.
+        """
+        now = self.clock()
+        day, partition = now.date(), lease.partition
+        if self._pruned_on.get((topic, partition)) == day:
+            return
+        self._pruned_on[topic, partition] = day
+        prefix = dedupe_key(topic, b"")
+        stale = [
+            key
+            for key, state in partition_items(self.seen, partition)
+            if key.startswith(prefix)
+            and key not in self._seen_pending
+            and expired(state, now, self.dedupe_window, self.created_retention)
+        ]
+        await durable_prune(self.seen, stale, lease)
+        if stale:
+            log.info(
+                'dedupe pruned topic="%s" partition=%d entries=%d', topic, partition, len(stale)
+            )
 
     async def _record_seen(
         self, planned: Planned, command_acked: asyncio.Future[Any], lease: Lease
@@ -152,6 +182,7 @@ class Planning:
 
         async def head(event: faust.EventT[Any], lease: Lease) -> Awaitable[None] | None:
             EVENTS_CONSUMED.labels(topic).inc()
+            await self.prune(topic, lease)
             message = event.message
             try:
                 _, record = codec().decode(message.value, expected=record_name)

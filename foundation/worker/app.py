@@ -174,6 +174,9 @@ class WorkerApp:
         self._trackers: list[InOrderAcks] = []
         # Assignments received from the group (0: the worker has never had its partitions).
         self.assignments = 0
+        # The time the worker's tables are stamped with and their retention is counted by
+        # (tests move it by hand).
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.app.on_partitions_revoked.connect(self._partitions_revoked)  # type: ignore[arg-type]
         self.app.on_partitions_assigned.connect(self._partitions_assigned)  # type: ignore[arg-type]
         # Records are written (and Confluent-framed ones read) through the configured registry.

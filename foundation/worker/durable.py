@@ -34,8 +34,17 @@ from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
 import faust
+from prometheus_client import Counter
 
 from foundation.worker.ownership import Lease
+
+PRUNED = Counter(
+    "parkstream_table_entries_pruned_total",
+    "Table entries dropped by their retention (journal, sessions, dedupe, zone_stats).",
+    ["table"],
+)
+for _table in ("journal", "sessions", "dedupe", "zone_stats"):
+    PRUNED.labels(_table)
 
 # A record not admitted by the producer, or not acknowledged, in this time stops the worker.
 ACK_TIMEOUT_SECONDS = 60.0
@@ -129,3 +138,10 @@ async def durable_set(table: faust.Table[Any, Any], key: Any, value: Any, lease:
 async def durable_delete(table: faust.Table[Any, Any], keys: Iterable[Any], lease: Lease) -> None:
     """``del table[key]`` for each key, as tombstones in the changelog, acknowledged."""
     await durable_write(table, [(key, None) for key in keys], lease)
+
+
+async def durable_prune(table: faust.Table[Any, Any], keys: Sequence[Any], lease: Lease) -> None:
+    """Drop ``keys`` from ``table`` for its retention (``durable_delete``), counted by table."""
+    if keys:
+        await durable_delete(table, keys, lease)
+        PRUNED.labels(table.name).inc(len(keys))

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol, cast
 
+import faust
 import rocksdict
 from faust.stores import memory, rocksdb
 
@@ -51,6 +52,19 @@ ROCKSDB_OPTIONS = {
     "block_cache_size": 8 * 1024**2,
     "target_file_size_base": 16 * 1024**2,
 }
+
+
+class AcknowledgedStore(Protocol):
+    """What ``durable`` and the retention need of a table's store (both stores here)."""
+
+    def apply_acknowledged(self, tp: Any, offset: int, key: Any, value: Any) -> None: ...
+
+    def partition_items(self, partition: int) -> Iterator[tuple[Any, Any]]: ...
+
+
+def partition_items(table: faust.Table[Any, Any], partition: int) -> Iterator[tuple[Any, Any]]:
+    """The entries of ``table`` in ``partition`` held by this worker."""
+    return cast(AcknowledgedStore, table.data).partition_items(partition)
 
 
 def store_url(kind: str) -> str:

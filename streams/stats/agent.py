@@ -19,7 +19,7 @@ import faust
 from foundation.worker.app import EVENTS_CONSUMED, WorkerApp, dead_letter
 from foundation.worker.durable import (
     acknowledged_all,
-    durable_delete,
+    durable_prune,
     send_table_writes,
 )
 from foundation.worker.ownership import Lease
@@ -159,7 +159,7 @@ class Stats:
             now = datetime.now(UTC)
             stale = self.stale_keys(message.partition, now)
             if stale:
-                await durable_delete(self.table, stale, lease)
+                await durable_prune(self.table, stale, lease)
                 log.info("stats pruned partition=%d keys=%d", message.partition, len(stale))
             key = message.key.decode("utf-8", "replace") if message.key else ""
             folded = self.fold_event(result, message.partition, message.offset, key, now)

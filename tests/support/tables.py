@@ -38,14 +38,21 @@ class Changelog:
         self.sent[index]["callback"](future)
 
 
-def changelog_table(partition: int = 0, auto_ack: bool = False) -> SimpleNamespace:
+class ChangelogTable:
     """A table whose local store is a real ``MemoryStore`` (``dict(table.data)`` reads it)."""
-    store = MemoryStore(
-        "parkstream-memory://", app=SimpleNamespace(), table=SimpleNamespace(name="t")
-    )
-    return SimpleNamespace(
-        data=store,
-        changelog_topic=Changelog(partition, auto_ack),
-        key_serializer="json",
-        value_serializer="json",
-    )
+
+    def __init__(self, name: str, partition: int, auto_ack: bool) -> None:
+        self.name = name
+        self.data = MemoryStore(
+            "parkstream-memory://", app=SimpleNamespace(), table=SimpleNamespace(name=name)
+        )
+        self.changelog_topic = Changelog(partition, auto_ack)
+        self.key_serializer = "json"
+        self.value_serializer = "json"
+
+    def get(self, key: Any) -> Any:
+        return self.data.get(key)
+
+
+def changelog_table(partition: int = 0, auto_ack: bool = False, name: str = "t") -> ChangelogTable:
+    return ChangelogTable(name, partition, auto_ack)

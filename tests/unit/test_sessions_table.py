@@ -1,6 +1,6 @@
 """The sessions table's keys are routed like the commands they come from."""
 
-from consumers.dispatch import session_key
+from consumers.sessions import session_key
 from foundation.settings import Settings
 from parkstream.worker import build_worker
 
