@@ -339,6 +339,21 @@ def test_configmap_sets_every_plain_setting_and_nothing_else():
     assert config["data"]["PARKSTREAM_WORKER_URL"] == "http://ps-parkstream-worker:6066"
 
 
+def test_table_settings_reach_the_workers_environment():
+    def worker_env(values: dict[str, Any]) -> dict[str, str]:
+        docs = render(values)
+        [source] = containers(docs)["worker"]["envFrom"]
+        assert source["configMapRef"]["name"] == settings_configmap(docs)["metadata"]["name"]
+        return settings_configmap(docs)["data"]
+
+    defaults = worker_env(MINIMAL)
+    assert defaults["PARKSTREAM_TABLE_STORE"] == "rocksdb"
+    assert defaults["PARKSTREAM_SESSION_RETENTION_DAYS"] == "35"
+    chosen = worker_env(merged(MINIMAL, worker__tableStore="memory", worker__sessionRetentionDays=7))
+    assert chosen["PARKSTREAM_TABLE_STORE"] == "memory"
+    assert chosen["PARKSTREAM_SESSION_RETENTION_DAYS"] == "7"
+
+
 def test_zone_aliases_are_a_mounted_json_file_named_by_the_setting():
     docs = render(EVERYTHING)
     path = settings_configmap(docs)["data"]["PARKSTREAM_ZONE_ALIASES"]
@@ -570,6 +585,8 @@ def test_dashboards_can_be_switched_off():
             "/gateway/vendorGrants/hotspot/0",
         ),
         ({"gateway__vendorGrants": {"hotspot": "permits/stats"}}, "/gateway/vendorGrants/hotspot"),
+        ({"worker__tableStore": "redis"}, "/worker/tableStore"),
+        ({"worker__sessionRetentionDays": 0}, "/worker/sessionRetentionDays"),
     ],
 )
 def test_schema_rejects_a_bad_value_naming_it(chart, patch, complaint):
