@@ -10,8 +10,10 @@ The test plays Kubernetes, and only where a process meets it:
   read from the same render, ``fieldRef`` ``status.podIP`` as 127.0.0.1; anything else fails;
 - a Service name and port in a value (``name``, ``name.ns``, ``name.ns.svc``,
   ``name.ns.svc.cluster.local``) is routed as kube-proxy would: to 127.0.0.1 and the
-  ``containerPort`` its ``targetPort`` names in the one Deployment its selector picks;
-- ``worker.dataDir`` is a directory of the test: in a pod it is the mount of an emptyDir.
+  ``containerPort`` its ``targetPort`` names in the one workload (Deployment, StatefulSet) its
+  selector picks;
+- ``worker.dataDir`` is a directory of the test: in a pod it is the mount of the pod's own
+  volume (its PersistentVolumeClaim, or an emptyDir without ``worker.persistence``).
 
 Values set: the tests' broker, a fresh topic prefix (``stack_env``), free container ports
 (the gateway's vendor and operations ports among them),
@@ -98,7 +100,7 @@ def render(values: dict[str, Any]) -> list[dict[str, Any]]:
 
 @dataclass
 class Workload:
-    """One Deployment's container as the kubelet would start it."""
+    """One workload's container as the kubelet would start it."""
 
     component: str
     command: list[str]
@@ -108,7 +110,8 @@ class Workload:
 
 
 class Cluster:
-    """The ConfigMaps, Secrets, Services and Deployments of one render."""
+    """The ConfigMaps, Secrets, Services and workloads of one render: the gateway and the
+    sandbox are Deployments, the worker a StatefulSet."""
 
     def __init__(self, docs: list[dict[str, Any]]) -> None:
         self.docs = docs
@@ -116,17 +119,17 @@ class Cluster:
             d["metadata"]["name"]: d.get("data", {}) for d in self._kind("ConfigMap")
         }
         self.secrets = {d["metadata"]["name"]: _secret_data(d) for d in self._kind("Secret")}
-        self.deployments = self._kind("Deployment")
+        self.workload_docs = self._kind("Deployment") + self._kind("StatefulSet")
         self.routes = self._service_routes()
 
     def _kind(self, kind: str) -> list[dict[str, Any]]:
         return [d for d in self.docs if d["kind"] == kind]
 
-    def _deployment_for(self, selector: dict[str, str]) -> dict[str, Any]:
+    def _workload_for(self, selector: dict[str, str]) -> dict[str, Any]:
         [picked] = [
-            d
-            for d in self.deployments
-            if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+            w
+            for w in self.workload_docs
+            if selector.items() <= w["spec"]["template"]["metadata"]["labels"].items()
         ]
         return picked
 
@@ -134,7 +137,7 @@ class Cluster:
         """(Service host, Service port) -> the containerPort behind it, for every DNS form."""
         routes = {}
         for service in self._kind("Service"):
-            pod = self._deployment_for(service["spec"]["selector"])["spec"]["template"]["spec"]
+            pod = self._workload_for(service["spec"]["selector"])["spec"]["template"]["spec"]
             ports = {p["name"]: p["containerPort"] for c in pod["containers"] for p in c["ports"]}
             name = service["metadata"]["name"]
             svc = f"{name}.{NAMESPACE}.svc"
@@ -191,8 +194,8 @@ class Cluster:
 
     def workloads(self) -> dict[str, Workload]:
         out = {}
-        for deployment in self.deployments:
-            pod = deployment["spec"]["template"]["spec"]
+        for workload in self.workload_docs:
+            pod = workload["spec"]["template"]["spec"]
             # Service links would add <SERVICE>_PORT=tcp://... variables; this test adds none.
             assert pod.get("enableServiceLinks") is False
             [container] = pod["containers"]
@@ -205,7 +208,7 @@ class Cluster:
                 for kind in ("startupProbe", "livenessProbe", "readinessProbe")
                 if kind in container
             }
-            component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+            component = workload["metadata"]["labels"]["app.kubernetes.io/component"]
             out[component] = Workload(
                 component,
                 container["command"] + container.get("args", []),

@@ -5,7 +5,8 @@ mmdebstrap (from the Debian mirror) and imports it into a buildah storage of thi
 ``make image`` builds the Dockerfile on it. Each container then runs under buildah's chroot
 isolation the way the chart's pods do: the image's own user (the chart's ``runAsUser``), the
 root filesystem read-only (``readOnlyRootFilesystem``: a read-only bind mount of the mounted
-image root), and only ``/tmp`` and the worker's data dir writable (the chart's emptyDirs).
+image root), and only ``/tmp`` and the worker's data dir writable (the chart's emptyDir and the
+worker's data volume).
 
 buildah's chroot isolation shares the host's network, so the processes in the image listen
 on, and reach the test broker at, 127.0.0.1.
@@ -61,9 +62,13 @@ if os.geteuid() != 0:
 
 
 def chart_command(component: str) -> list[str]:
-    """The ``command`` of a component's container in the chart's Deployment."""
-    template = (CHART / "templates" / component / "deployment.yaml").read_text()
-    return json.loads(re.search(r"^\s*command: (\[.*\])$", template, re.M).group(1))
+    """The ``command`` of a component's container in the chart (in its Deployment; the
+    worker's is in its StatefulSet)."""
+    for template in sorted((CHART / "templates" / component).glob("*.yaml")):
+        found = re.search(r"^\s*command: (\[.*\])$", template.read_text(), re.M)
+        if found:
+            return json.loads(found.group(1))
+    raise AssertionError(f"no command in the chart's {component} templates")
 
 
 def run(argv: list[str], timeout: float = 600, **kwargs) -> subprocess.CompletedProcess[str]:
@@ -257,7 +262,7 @@ def test_parkstream_help_through_the_entrypoint(image, container):
         assert command in result.stdout
 
 
-# Every place the processes could write; only the chart's emptyDirs may take a file.
+# Every place the processes could write; only the chart's writable volumes may take a file.
 WRITE_PROBE = """
 import json, os, sys
 answers = {}
@@ -329,7 +334,7 @@ def test_sandbox_answers_healthz_on_a_read_only_root(container, tmp_path):
 async def test_a_push_through_the_images_gateway_and_worker_reaches_its_sandbox(
     image, stack_env, tmp_path
 ):
-    """All three Deployments' commands, each in its own read-only container, as in the chart."""
+    """All three workloads' commands, each in its own read-only container, as in the chart."""
     env = {
         **stack_env,
         "PARKSTREAM_DATA_DIR": DATA_DIR,
@@ -376,5 +381,5 @@ async def test_a_push_through_the_images_gateway_and_worker_reaches_its_sandbox(
         finally:
             for server in reversed(servers):
                 server.stop()
-        # The worker kept its Faust files in the data dir (the chart's emptyDir), nowhere else.
+        # The worker kept its Faust files in the data dir (the chart's data volume), nowhere else.
         assert (worker_pod.data / "worker").is_dir()

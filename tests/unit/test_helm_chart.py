@@ -147,12 +147,25 @@ def settings_configmap(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return found
 
 
+# The kinds that run parkstream's pods: the gateway and the sandbox are Deployments, the worker
+# a StatefulSet (its tables' files stay on a volume of each pod's own).
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+
+
+def workloads(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc["kind"] in WORKLOAD_KINDS]
+
+
+def workload(docs: list[dict[str, Any]], component: str) -> dict[str, Any]:
+    """The Deployment or StatefulSet of ``component``."""
+    [found] = [w for w in workloads(docs) if w["metadata"]["name"] == f"{FULLNAME}-{component}"]
+    return found
+
+
 def containers(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Container name -> container, over every Deployment."""
+    """Container name -> container, over every workload."""
     return {
-        c["name"]: c
-        for d in objects(docs, "Deployment")
-        for c in d["spec"]["template"]["spec"]["containers"]
+        c["name"]: c for w in workloads(docs) for c in w["spec"]["template"]["spec"]["containers"]
     }
 
 
@@ -242,8 +255,7 @@ def test_each_process_runs_its_command_on_its_port_behind_its_service(component,
     assert container["command"] == ["parkstream", component]
     assert container["ports"][0] == {"name": "http", "containerPort": port, "protocol": "TCP"}
     service = one(docs, "Service", component)
-    deployment = one(docs, "Deployment", component)
-    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    pod_labels = workload(docs, component)["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
     assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
 
@@ -256,7 +268,7 @@ def test_gateway_operations_port_is_a_cluster_only_service_of_its_own():
     ops = one(docs, "Service", "gateway-ops")
     assert ops["spec"]["type"] == "ClusterIP"  # whatever type the vendors' Service has
     assert [p["targetPort"] for p in ops["spec"]["ports"]] == ["ops"]
-    pod_labels = one(docs, "Deployment", "gateway")["spec"]["template"]["metadata"]["labels"]
+    pod_labels = workload(docs, "gateway")["spec"]["template"]["metadata"]["labels"]
     assert ops["spec"]["selector"].items() <= pod_labels.items()
 
 
@@ -269,7 +281,8 @@ def test_liveness_probes_healthz_and_readiness_probes_readyz(component, port):
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
 
 
-def test_worker_gets_time_to_restore_its_tables_before_liveness_counts():
+def test_worker_gets_five_minutes_to_open_its_web_port_before_liveness_counts():
+    # Tables recover after the port opens, while /healthz answers: recovery holds readiness.
     worker = containers(render(MINIMAL))["worker"]
     startup = worker["startupProbe"]
     assert startup["httpGet"] == {"path": "/healthz", "port": "http"}
@@ -278,7 +291,7 @@ def test_worker_gets_time_to_restore_its_tables_before_liveness_counts():
 
 def test_worker_drains_for_60_seconds_and_a_budget_keeps_the_rest_running():
     docs = render(MINIMAL)
-    worker = one(docs, "Deployment", "worker")
+    worker = one(docs, "StatefulSet", "worker")
     assert worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 60
     budget = one(docs, "PodDisruptionBudget", "worker")
     assert budget["spec"]["maxUnavailable"] == 1
@@ -288,7 +301,90 @@ def test_worker_drains_for_60_seconds_and_a_budget_keeps_the_rest_running():
 
 def test_worker_replicas_follow_the_values():
     docs = render(merged(MINIMAL, worker__replicas=4))
-    assert one(docs, "Deployment", "worker")["spec"]["replicas"] == 4
+    assert one(docs, "StatefulSet", "worker")["spec"]["replicas"] == 4
+
+
+def _data_volume(values: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the worker's volume named by its mount at worker.dataDir, or {} when the pod has none
+    of that name, the StatefulSet's volumeClaimTemplates)."""
+    worker = one(render(values), "StatefulSet", "worker")
+    pod = worker["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == "/var/lib/parkstream"]
+    volumes = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    claims = worker["spec"].get("volumeClaimTemplates", [])
+    assert [v["name"] for v in volumes] + [c["metadata"]["name"] for c in claims] == [mount["name"]]
+    return (volumes or [{}])[0], claims
+
+
+def test_each_worker_keeps_its_data_dir_on_a_claim_of_its_own_by_default():
+    volume, [claim] = _data_volume(MINIMAL)
+    assert volume == {}
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "10Gi"}},
+    }  # no storageClassName: the cluster's default class
+    _, [chosen] = _data_volume(
+        merged(
+            MINIMAL,
+            worker__persistence={
+                "enabled": True,
+                "size": "50Gi",
+                "storageClassName": "fast-ssd",
+                "accessModes": ["ReadWriteOncePod"],
+            },
+        )
+    )
+    assert chosen["spec"] == {
+        "accessModes": ["ReadWriteOncePod"],
+        "storageClassName": "fast-ssd",
+        "resources": {"requests": {"storage": "50Gi"}},
+    }
+
+
+def test_without_persistence_the_data_dir_is_an_emptydir_with_its_size_limit():
+    volume, claims = _data_volume(merged(MINIMAL, worker__persistence__enabled=False))
+    assert claims == []
+    assert volume == {"name": "data", "emptyDir": {"sizeLimit": "2Gi"}}
+    unlimited = merged(
+        MINIMAL, worker__persistence__enabled=False, worker__dataVolume__sizeLimit=""
+    )
+    assert _data_volume(unlimited)[0] == {"name": "data", "emptyDir": {}}
+
+
+def test_the_claim_template_does_not_change_with_the_chart_or_image_version():
+    # Kubernetes refuses any change of a StatefulSet's volumeClaimTemplates: an upgrade must
+    # render the same template (no helm.sh/chart or version label on it).
+    _, before = _data_volume(MINIMAL)
+    _, after = _data_volume(merged(MINIMAL, image__tag="9.9.9", commonLabels={"team": "parking"}))
+    assert before == after
+
+
+def test_worker_rollout_replaces_one_pod_at_a_time_once_the_last_one_is_ready():
+    docs = render(MINIMAL)
+    worker = one(docs, "StatefulSet", "worker")
+    # A StatefulSet's rolling update replaces the next pod only when the replaced one is Ready.
+    assert worker["spec"]["updateStrategy"] == {"type": "RollingUpdate"}
+    [container] = worker["spec"]["template"]["spec"]["containers"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    # At the install and a scale-up the pods join the consumer group together.
+    assert worker["spec"]["podManagementPolicy"] == "Parallel"
+
+
+def test_the_worker_statefulset_is_governed_by_a_headless_service_prometheus_ignores():
+    docs = render(EVERYTHING)
+    worker = one(docs, "StatefulSet", "worker")
+    [headless] = [
+        s
+        for s in objects(docs, "Service")
+        if s["metadata"]["name"] == worker["spec"]["serviceName"]
+    ]
+    assert headless["spec"]["clusterIP"] == "None"
+    pod_labels = worker["spec"]["template"]["metadata"]["labels"]
+    assert headless["spec"]["selector"].items() <= pod_labels.items()
+    assert "parkstream.io/metrics" not in headless["metadata"]["labels"]
+    # The worker Service the gateway and Prometheus use stays a load-balanced ClusterIP.
+    assert "clusterIP" not in one(docs, "Service", "worker")["spec"]
 
 
 def test_image_tag_defaults_to_the_app_version_and_a_digest_wins():
@@ -300,8 +396,8 @@ def test_image_tag_defaults_to_the_app_version_and_a_digest_wins():
 
 def test_containers_run_unprivileged_on_a_read_only_root():
     docs = render(EVERYTHING)
-    for deployment in objects(docs, "Deployment"):
-        pod = deployment["spec"]["template"]["spec"]
+    for each in workloads(docs):
+        pod = each["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["automountServiceAccountToken"] is False
         for container in pod["containers"]:
@@ -337,6 +433,23 @@ def test_configmap_sets_every_plain_setting_and_nothing_else():
     assert config["data"]["PARKSTREAM_CONTROLLER_URL"] == "https://opscom.example.com"
     assert config["data"]["PARKSTREAM_WORKER_WEB_PORT"] == "6066"
     assert config["data"]["PARKSTREAM_WORKER_URL"] == "http://ps-parkstream-worker:6066"
+
+
+def test_table_settings_reach_the_workers_environment():
+    def worker_env(values: dict[str, Any]) -> dict[str, str]:
+        docs = render(values)
+        [source] = containers(docs)["worker"]["envFrom"]
+        assert source["configMapRef"]["name"] == settings_configmap(docs)["metadata"]["name"]
+        return settings_configmap(docs)["data"]
+
+    defaults = worker_env(MINIMAL)
+    assert defaults["PARKSTREAM_TABLE_STORE"] == "rocksdb"
+    assert defaults["PARKSTREAM_SESSION_RETENTION_DAYS"] == "35"
+    chosen = worker_env(
+        merged(MINIMAL, worker__tableStore="memory", worker__sessionRetentionDays=7)
+    )
+    assert chosen["PARKSTREAM_TABLE_STORE"] == "memory"
+    assert chosen["PARKSTREAM_SESSION_RETENTION_DAYS"] == "7"
 
 
 def test_zone_aliases_are_a_mounted_json_file_named_by_the_setting():
@@ -477,7 +590,7 @@ def test_chart_creates_the_secret_only_without_an_existing_one():
 
 def test_pods_roll_when_settings_or_tokens_change():
     def checksums(values):
-        pod = one(render(values), "Deployment", "worker")["spec"]["template"]["metadata"]
+        pod = one(render(values), "StatefulSet", "worker")["spec"]["template"]["metadata"]
         return pod["annotations"]["checksum/config"], pod["annotations"]["checksum/secret"]
 
     config, secret = checksums(MINIMAL)
@@ -570,6 +683,13 @@ def test_dashboards_can_be_switched_off():
             "/gateway/vendorGrants/hotspot/0",
         ),
         ({"gateway__vendorGrants": {"hotspot": "permits/stats"}}, "/gateway/vendorGrants/hotspot"),
+        ({"worker__tableStore": "redis"}, "/worker/tableStore"),
+        ({"worker__sessionRetentionDays": 0}, "/worker/sessionRetentionDays"),
+        ({"worker__persistence__size": "lots"}, "/worker/persistence/size"),
+        (
+            {"worker__persistence__accessModes": ["ReadOnlyMany"]},
+            "/worker/persistence/accessModes/0",
+        ),
     ],
 )
 def test_schema_rejects_a_bad_value_naming_it(chart, patch, complaint):
@@ -620,7 +740,7 @@ def _selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
 
 def pod_of(docs: list[dict[str, Any]], component: str) -> tuple[dict[str, str], dict[str, str]]:
     """(namespace labels, pod labels) of one of the release's pods."""
-    labels = one(docs, "Deployment", component)["spec"]["template"]["metadata"]["labels"]
+    labels = workload(docs, component)["spec"]["template"]["metadata"]["labels"]
     return {"kubernetes.io/metadata.name": NAMESPACE}, labels
 
 
@@ -632,9 +752,9 @@ def may_reach(
     Unselected pods take anything; a selected pod takes what one of its policies' rules allows
     (a peer's podSelector alone means the policy's namespace)."""
     ns_labels, pod_labels = source
-    deployment = one(docs, "Deployment", component)
-    target = deployment["spec"]["template"]["metadata"]["labels"]
-    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    pod = workload(docs, component)["spec"]["template"]
+    target = pod["metadata"]["labels"]
+    [container] = pod["spec"]["containers"]
     number = {p["name"]: p["containerPort"] for p in container["ports"]}[port]
     policies = [
         p
