@@ -78,7 +78,7 @@ from schemas.controller import (
 )
 from schemas.status import SessionState
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__package__)  # "producers.gateway", as in every log line so far
 
 REQUESTS = Counter(
     "parkstream_gateway_requests_total",
