@@ -39,8 +39,6 @@ Kafka, a log line or an error message. See docs/gateway.md.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -54,7 +52,7 @@ from prometheus_client import Counter, Histogram
 from parkstream.controller import ControllerClient
 from parkstream.errors import SchemaViolation, TransientError
 from parkstream.kafka import AsyncProducer, BrokerUnavailable, ensure_topics
-from parkstream.settings import Settings, SettingsError
+from parkstream.settings import Settings
 from parkstream.web import (
     RequestReadTimeout,
     add_health_route,
@@ -64,6 +62,7 @@ from parkstream.web import (
     run_apps,
 )
 from producers.events import PUSH_ENDPOINTS, Accepted, accept
+from producers.gateway.auth import Authenticator
 from producers.openapi import PASS_THROUGH_ENDPOINTS, STATUS_STATES, openapi_document
 from producers.references import IDEMPOTENCY_KEY_HEADER, ReferenceIssuer, check_idempotency_key
 from schemas.avro import AvroCodec, RegistryUnavailable, codec
@@ -72,7 +71,6 @@ from schemas.controller import (
     ERROR_MESSAGES,
     ContractError,
     Endpoint,
-    normalize_client_code,
     parse_body,
     resolve_path,
 )
@@ -133,69 +131,6 @@ class GatewayProducer(AsyncProducer):
                     log.warning('kafka producer failed for good reason="%s"', self.fatal)
 
 
-class VendorDirectory:
-    """Vendor tokens -> vendor names, compared in constant time.
-
-    Tokens are kept as SHA-256 digests and every one is compared, so neither the
-    time taken nor an early exit tells a caller how close its guess was.
-    """
-
-    def __init__(self, tokens: dict[str, str]) -> None:
-        self._digests = [(name, _digest(token)) for name, token in tokens.items()]
-        self.names = frozenset(tokens)
-
-    def __repr__(self) -> str:
-        return f"VendorDirectory(vendors={sorted(self.names)})"
-
-    def vendor_for(self, token: str) -> str | None:
-        """The vendor whose token this is, or ``None``."""
-        presented = _digest(token)
-        found = None
-        for name, expected in self._digests:
-            if hmac.compare_digest(presented, expected):
-                found = name
-        return found
-
-
-class VendorGrants:
-    """The pass-through endpoints each vendor may call, from ``Settings.grant_sources()``.
-
-    Pushes and a vendor's own delivery status need no grant. A grant naming a vendor without
-    a token, or an endpoint that is not a pass-through endpoint, is refused at start
-    (``SettingsError`` naming the variable it came from): a typo must not pass silently.
-    """
-
-    def __init__(self, settings: Settings, vendors: frozenset[str]) -> None:
-        granted: dict[str, frozenset[str]] = {}
-        for variable, grants in settings.grant_sources():
-            for vendor, endpoints in grants.items():
-                if vendor not in vendors:
-                    raise SettingsError(
-                        f"{variable}: unknown vendor {vendor!r} (not in PARKSTREAM_VENDOR_TOKENS "
-                        "or its file)"
-                    )
-                for endpoint in endpoints:
-                    if endpoint not in PASS_THROUGH_ENDPOINTS:
-                        raise SettingsError(
-                            f"{variable}: unknown endpoint {endpoint!r} granted to {vendor!r}; "
-                            f"grantable: {', '.join(PASS_THROUGH_ENDPOINTS)}"
-                        )
-                granted[vendor] = frozenset(endpoints)
-        self._granted = granted
-
-    def __repr__(self) -> str:
-        shown = {vendor: sorted(endpoints) for vendor, endpoints in sorted(self._granted.items())}
-        return f"VendorGrants({shown})"
-
-    def allows(self, vendor: str, endpoint: str) -> bool:
-        """May ``vendor`` call the pass-through ``endpoint``?"""
-        return endpoint in self._granted.get(vendor, frozenset())
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-
-
 class _Outcome(Exception):
     """A finished answer with its metrics labels (raised to leave a handler early)."""
 
@@ -236,15 +171,13 @@ class Gateway:
     ) -> None:
         self.settings = settings
         # First: a bad grant stops the start before a producer exists.
-        self.vendors = VendorDirectory(settings.vendors)
-        self.grants = VendorGrants(settings, self.vendors.names)
+        self.auth = Authenticator(settings)
         # Without a producer given, the gateway owns one, and replaces it when it dies.
         self.owns_producer = producer is None
         self._delivery_timeout_ms = delivery_timeout_ms
         self.producer = producer if producer is not None else self._new_producer()
         self.codec = avro or codec(settings.schema_registry_url)
         self.references = ReferenceIssuer(settings.reference_secret)
-        self.client = normalize_client_code(settings.controller_client)
         self.http: aiohttp.ClientSession | None = None  # to the worker (delivery status)
         self._controller: ControllerClient | None = None  # for pass-through calls
         self._topics_stale = False
@@ -254,7 +187,7 @@ class Gateway:
     # ------------------------------------------------------------------ helpers
 
     def _vendor_label(self, vendor: str | None) -> str:
-        return vendor if vendor in self.vendors.names else UNKNOWN_VENDOR
+        return vendor if vendor in self.auth.vendors.names else UNKNOWN_VENDOR
 
     async def _observe(
         self,
@@ -306,21 +239,6 @@ class Gateway:
         except RequestReadTimeout as exc:
             raise _Outcome(read_timeout_response(exc.seconds), "timed_out") from None
         return parse_body(raw, request.headers.get("Content-Type"))
-
-    def _authenticate(self, contract: Endpoint, body: object, path_client: str | None) -> str:
-        """The vendor of a request the Controller would let through, else ``ContractError``.
-
-        The Controller's order: a JSON object (9003), the client code (9000, validate/plate
-        only), a token (9001), a known token (9002), the client this deployment serves (9034).
-        """
-        body_client, token = contract.credentials(body)
-        vendor = self.vendors.vendor_for(token)
-        if vendor is None:
-            raise ContractError(9002, field=contract.token_field, detail="unknown token")
-        client = path_client if contract.client_in_path else body_client
-        if client is None or normalize_client_code(client) != self.client:
-            raise ContractError(9034, detail="token used under another client code")
-        return vendor
 
     def _new_producer(self) -> AsyncProducer:
         return GatewayProducer(
@@ -410,7 +328,7 @@ class Gateway:
 
             async def run() -> tuple[web.Response, str]:
                 body = await self._read_body(request, contract)
-                vendor_box[0] = self._authenticate(contract, body, request.match_info["client"])
+                vendor_box[0] = self.auth.authenticate(contract, body, request.match_info["client"])
                 key = check_idempotency_key(request.headers.get(IDEMPOTENCY_KEY_HEADER))
                 accepted = accept(
                     endpoint, body, vendor_box[0], self.references, idempotency_key=key
@@ -451,8 +369,10 @@ class Gateway:
 
             async def run() -> tuple[web.Response, str]:
                 body = await self._read_body(request, contract)
-                vendor_box[0] = self._authenticate(contract, body, request.match_info.get("client"))
-                if not self.grants.allows(vendor_box[0], endpoint):
+                vendor_box[0] = self.auth.authenticate(
+                    contract, body, request.match_info.get("client")
+                )
+                if not self.auth.grants.allows(vendor_box[0], endpoint):
                     # Before the fields: an ungranted vendor learns nothing of the endpoint.
                     raise ContractError(9002, detail="endpoint not granted to this vendor")
                 fields = contract.validate(body)
@@ -518,15 +438,9 @@ class Gateway:
         vendor_box = [UNKNOWN_VENDOR]
 
         async def run() -> tuple[web.Response, str]:
-            token = _bearer_token(request)
-            if token is None:
-                raise ContractError(9001, detail="no bearer token or apiToken parameter")
-            vendor = self.vendors.vendor_for(token)
-            if vendor is None:
-                raise ContractError(9002, detail="unknown token")
+            vendor = self.auth.bearer_vendor(request)
             vendor_box[0] = vendor
-            if normalize_client_code(request.match_info["client"]) != self.client:
-                raise ContractError(9034, detail="token used under another client code")
+            self.auth.check_client(request.match_info["client"])
             reference_id = request.match_info["reference_id"]
             if not self.references.verify(reference_id, vendor):
                 raise ContractError(9009, detail="not a reference id issued to this vendor")
@@ -572,15 +486,6 @@ class Gateway:
         except LookupError:
             pass
         return web.json_response({"status": "error", "message": "Not found."}, status=404)
-
-
-def _bearer_token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    token = request.query.get("apiToken", "").strip()
-    return token or None
 
 
 def delivery_status(reference_id: str, worker: dict[str, Any]) -> dict[str, Any]:
@@ -679,9 +584,9 @@ async def serve(settings: Settings) -> None:
         settings.gateway_host,
         settings.gateway_ops_port,
         settings.controller_client,
-        len(app[GATEWAY_KEY].vendors.names),
+        len(app[GATEWAY_KEY].auth.vendors.names),
         app[GATEWAY_KEY].codec.framing,
-        app[GATEWAY_KEY].grants,
+        app[GATEWAY_KEY].auth.grants,
     )
     await run_apps(
         (app, settings.gateway_host, settings.gateway_port),
