@@ -46,7 +46,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from confluent_kafka import KafkaException
 from prometheus_client import Counter, Histogram
 
 from parkstream.controller import ControllerClient
@@ -61,11 +60,12 @@ from parkstream.web import (
     read_timeout_response,
     run_apps,
 )
-from producers.events import PUSH_ENDPOINTS, Accepted, accept
+from producers.events import PUSH_ENDPOINTS, accept
 from producers.gateway.auth import Authenticator
+from producers.gateway.producer import DELIVERY_TIMEOUT_MS, EventPublisher
 from producers.openapi import PASS_THROUGH_ENDPOINTS, STATUS_STATES, openapi_document
 from producers.references import IDEMPOTENCY_KEY_HEADER, ReferenceIssuer, check_idempotency_key
-from schemas.avro import AvroCodec, RegistryUnavailable, codec
+from schemas.avro import AvroCodec, RegistryUnavailable
 from schemas.controller import (
     ENDPOINTS,
     ERROR_MESSAGES,
@@ -94,41 +94,7 @@ RETRY_AFTER_SECONDS = 5
 UNKNOWN_VENDOR = "unknown"
 STATUS_ENDPOINT = "permits/status"  # the metrics label of the delivery-status route
 WORKER_TIMEOUT = aiohttp.ClientTimeout(total=5.0, connect=2.0)
-TOPIC_CHECK_TIMEOUT_SECONDS = 5.0
-DELIVERY_TIMEOUT_MS = 10_000  # a vendor waits at most this long for the broker, then gets 503
 PASS_THROUGH_CONNECTIONS = 16  # pooled connections to the Controller for pass-through calls
-
-
-class GatewayProducer(AsyncProducer):
-    """The gateway's producer: never auto-creates topics, and outlives its own death.
-
-    After a broker restart the idempotent producer's id is unknown to the new broker,
-    a *fatal* librdkafka error: the client is unusable from then on. Its delivery
-    thread keeps serving reports (so no send waits forever) and records the error in
-    ``fatal``; the gateway then replaces the producer.
-    """
-
-    def __init__(
-        self, bootstrap_servers: str, *, delivery_timeout_ms: int, batch_messages: int = 10_000
-    ) -> None:
-        super().__init__(
-            bootstrap_servers,
-            delivery_timeout_ms=delivery_timeout_ms,
-            batch_messages=batch_messages,
-            # Find a returning broker within a second, not librdkafka's default 10 s.
-            **{"reconnect.backoff.max.ms": 1000},
-        )
-        self.fatal: str | None = None
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            assert self._producer is not None
-            try:
-                self._producer.poll(0.1)
-            except KafkaException as exc:
-                if self.fatal is None:
-                    self.fatal = str(exc.args[0].str() if exc.args else exc)
-                    log.warning('kafka producer failed for good reason="%s"', self.fatal)
 
 
 class _Outcome(Exception):
@@ -172,17 +138,10 @@ class Gateway:
         self.settings = settings
         # First: a bad grant stops the start before a producer exists.
         self.auth = Authenticator(settings)
-        # Without a producer given, the gateway owns one, and replaces it when it dies.
-        self.owns_producer = producer is None
-        self._delivery_timeout_ms = delivery_timeout_ms
-        self.producer = producer if producer is not None else self._new_producer()
-        self.codec = avro or codec(settings.schema_registry_url)
+        self.publisher = EventPublisher(settings, producer, avro, delivery_timeout_ms)
         self.references = ReferenceIssuer(settings.reference_secret)
         self.http: aiohttp.ClientSession | None = None  # to the worker (delivery status)
         self._controller: ControllerClient | None = None  # for pass-through calls
-        self._topics_stale = False
-        self._topics_lock = asyncio.Lock()
-        self._failed_producer: AsyncProducer | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -240,54 +199,6 @@ class Gateway:
             raise _Outcome(read_timeout_response(exc.seconds), "timed_out") from None
         return parse_body(raw, request.headers.get("Content-Type"))
 
-    def _new_producer(self) -> AsyncProducer:
-        return GatewayProducer(
-            self.settings.kafka_bootstrap_servers,
-            delivery_timeout_ms=self._delivery_timeout_ms,
-            batch_messages=self.settings.producer_batch_messages,
-        ).start()
-
-    async def _live_producer(self) -> AsyncProducer:
-        """The producer to send with: a fresh one once the gateway's own one has failed.
-
-        After a failed delivery the old client may be dead (fatal), backing off its
-        reconnects, or holding a producer id that a restarted broker no longer knows; a
-        new client starts clean. The old one is closed once its last reports are served.
-        """
-        failed = self.producer
-        if self.owns_producer and self._failed_producer is failed:
-            self.producer = self._new_producer()
-            self._failed_producer = None
-            log.warning("kafka producer replaced after a failed delivery")
-            grace = self._delivery_timeout_ms / 1000 + 1
-            asyncio.get_running_loop().run_in_executor(None, failed.close, grace)
-        return self.producer
-
-    async def _publish(self, accepted: Accepted) -> None:
-        """Send the event and wait for the broker's acknowledgement; ``BrokerUnavailable``.
-
-        A send that failed because the producer died (a broker that restarted) is tried
-        once more with a new producer: the event was not written, and if it had been,
-        its stable event id lets the worker drop the copy.
-        """
-        value = self.codec.encode(accepted.record_name, accepted.record)
-        topic, key = self.settings.topic(accepted.topic), accepted.key.encode()
-        for attempt in (1, 2):
-            if self._topics_stale:
-                await self._recreate_topics()
-            producer = await self._live_producer()
-            try:
-                await producer.send(topic, value, key=key)
-                return
-            except BrokerUnavailable:
-                # A broker that comes back may have lost its topics (Tansu keeps them in memory).
-                self._topics_stale = True
-                if producer is self.producer:
-                    self._failed_producer = producer
-                if attempt == 1 and self.owns_producer and getattr(producer, "fatal", None):
-                    continue
-                raise
-
     def controller(self) -> ControllerClient:
         """The pass-through calls' Controller client (parkstream's token; made on first use)."""
         if self._controller is None:
@@ -297,26 +208,10 @@ class Gateway:
         return self._controller
 
     async def close(self) -> None:
-        """Close the Controller client; stop the gateway's own producer (after its
-        outstanding deliveries)."""
+        """Close the Controller client; stop the gateway's own producer."""
         if self._controller is not None:
             await self._controller.aclose()
-        if self.owns_producer:
-            await asyncio.to_thread(self.producer.close)
-
-    async def _recreate_topics(self) -> None:
-        async with self._topics_lock:
-            if not self._topics_stale:
-                return
-            try:
-                created = await asyncio.to_thread(
-                    ensure_topics, self.settings, TOPIC_CHECK_TIMEOUT_SECONDS
-                )
-            except Exception as exc:  # KafkaException and friends: the broker is not back
-                raise BrokerUnavailable(f"topics cannot be checked: {exc}") from exc
-            self._topics_stale = False
-            if created:
-                log.warning('missing topics re-created names="%s"', ",".join(created))
+        await self.publisher.close()
 
     # ----------------------------------------------------------------- handlers
 
@@ -334,7 +229,7 @@ class Gateway:
                     endpoint, body, vendor_box[0], self.references, idempotency_key=key
                 )
                 try:
-                    await self._publish(accepted)
+                    await self.publisher.publish(accepted)
                 except (BrokerUnavailable, RegistryUnavailable) as exc:
                     log.warning(
                         'event not accepted, answering 503 endpoint="%s" vendor="%s" reason="%s"',
@@ -558,7 +453,7 @@ def create_ops_app(gateway: Gateway) -> web.Application:
 
     async def ready() -> str | None:
         try:
-            await asyncio.to_thread(gateway.producer.list_topics, 2.0)
+            await asyncio.to_thread(gateway.publisher.producer.list_topics, 2.0)
         except BrokerUnavailable as exc:
             return f"broker unreachable: {exc}"
         return None
@@ -585,7 +480,7 @@ async def serve(settings: Settings) -> None:
         settings.gateway_ops_port,
         settings.controller_client,
         len(app[GATEWAY_KEY].auth.vendors.names),
-        app[GATEWAY_KEY].codec.framing,
+        app[GATEWAY_KEY].publisher.codec.framing,
         app[GATEWAY_KEY].auth.grants,
     )
     await run_apps(
