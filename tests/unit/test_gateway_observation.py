@@ -283,6 +283,13 @@ async def test_delivery_status_is_counted_as_permits_status(gateway) -> None:
     assert timed("permits/status") == timed_before + 3
 
 
+async def test_a_head_request_for_a_status_is_observed_as_its_get(gateway) -> None:
+    client = await gateway()
+    missing = requests("permits/status", "unknown", "rejected", "9001")
+    assert (await client.head(f"/api/{CLIENT}/v1/permits/ps-x")).status == 401
+    assert requests("permits/status", "unknown", "rejected", "9001") == missing + 1
+
+
 async def test_routes_that_are_no_vendor_api_are_not_counted(gateway) -> None:
     client = await gateway()
     before = every_request()
