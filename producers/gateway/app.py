@@ -40,28 +40,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from prometheus_client import Counter, Histogram
 
 from parkstream.controller import ControllerClient
 from parkstream.errors import SchemaViolation, TransientError
 from parkstream.kafka import AsyncProducer, BrokerUnavailable, ensure_topics
 from parkstream.settings import Settings
 from parkstream.web import (
-    RequestReadTimeout,
     add_health_route,
     add_ops_routes,
     bounded_reads,
-    read_timeout_response,
     run_apps,
 )
 from producers.events import PUSH_ENDPOINTS, accept
+from producers.gateway.answers import RETRY_AFTER_SECONDS, unavailable_response, unknown_path
 from producers.gateway.auth import Authenticator
+from producers.gateway.body import read_body
+from producers.gateway.observation import Outcome, name_vendor, observe, observe_requests
 from producers.gateway.producer import DELIVERY_TIMEOUT_MS, EventPublisher
 from producers.openapi import PASS_THROUGH_ENDPOINTS, STATUS_STATES, openapi_document
 from producers.references import IDEMPOTENCY_KEY_HEADER, ReferenceIssuer, check_idempotency_key
@@ -71,58 +70,14 @@ from schemas.controller import (
     ERROR_MESSAGES,
     ContractError,
     Endpoint,
-    parse_body,
-    resolve_path,
 )
 from schemas.status import SessionState
 
 log = logging.getLogger(__package__)  # "producers.gateway", as in every log line so far
 
-REQUESTS = Counter(
-    "parkstream_gateway_requests_total",
-    "Vendor requests answered by the gateway.",
-    ["endpoint", "vendor", "outcome", "error_code"],
-)
-LATENCY = Histogram(
-    "parkstream_gateway_request_duration_seconds",
-    "Time from request received to answer sent, broker acknowledgement included.",
-    ["endpoint"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-
-RETRY_AFTER_SECONDS = 5
-UNKNOWN_VENDOR = "unknown"
 STATUS_ENDPOINT = "permits/status"  # the metrics label of the delivery-status route
 WORKER_TIMEOUT = aiohttp.ClientTimeout(total=5.0, connect=2.0)
 PASS_THROUGH_CONNECTIONS = 16  # pooled connections to the Controller for pass-through calls
-
-
-class _Outcome(Exception):
-    """A finished answer with its metrics labels (raised to leave a handler early)."""
-
-    def __init__(self, response: web.Response, outcome: str, error_code: str = "") -> None:
-        super().__init__(outcome)
-        self.response = response
-        self.outcome = outcome
-        self.error_code = error_code
-
-
-def error_response(
-    err: ContractError, status: int | None = None, contract: Endpoint | None = None
-) -> web.Response:
-    """The Controller's error answer for ``err`` (its documented HTTP status by default),
-    in ``contract``'s envelope (validate/plate has its own)."""
-    body = contract.error_body(err) if contract is not None else err.body()
-    return web.json_response(body, status=status or err.http_status)
-
-
-def unavailable_response(message: str, retry_after: int = RETRY_AFTER_SECONDS) -> web.Response:
-    """``503`` with ``Retry-After``: nothing was accepted, the vendor should retry."""
-    return web.json_response(
-        {"status": "error", "message": message},
-        status=503,
-        headers={"Retry-After": str(retry_after)},
-    )
 
 
 class Gateway:
@@ -142,62 +97,6 @@ class Gateway:
         self.references = ReferenceIssuer(settings.reference_secret)
         self.http: aiohttp.ClientSession | None = None  # to the worker (delivery status)
         self._controller: ControllerClient | None = None  # for pass-through calls
-
-    # ------------------------------------------------------------------ helpers
-
-    def _vendor_label(self, vendor: str | None) -> str:
-        return vendor if vendor in self.auth.vendors.names else UNKNOWN_VENDOR
-
-    async def _observe(
-        self,
-        endpoint: str,
-        handler: Callable[[], Awaitable[tuple[web.Response, str]]],
-        vendor_box: list[str],
-        contract: Endpoint | None = None,
-    ) -> web.Response:
-        """Run ``handler`` and count its outcome; errors become their documented answers.
-
-        ``vendor_box[0]`` is the vendor once the handler has authenticated it.
-        """
-        started = time.perf_counter()
-        outcome, code = "error", ""
-        try:
-            response, outcome = await handler()
-            return response
-        except _Outcome as done:
-            outcome, code = done.outcome, done.error_code
-            return done.response
-        except ContractError as err:
-            outcome, code = "rejected", str(err.code)
-            log.info(
-                'request rejected endpoint="%s" vendor="%s" error_code=%d field="%s" reason="%s"',
-                endpoint,
-                vendor_box[0],
-                err.code,
-                err.field or "",
-                err.detail or "",
-            )
-            return error_response(err, contract=contract)
-        finally:
-            REQUESTS.labels(endpoint, self._vendor_label(vendor_box[0]), outcome, code).inc()
-            LATENCY.labels(endpoint).observe(time.perf_counter() - started)
-
-    async def _read_body(self, request: web.Request, contract: Endpoint) -> object:
-        """The parsed JSON body; 413 past the size limit, 9003 when it is not JSON, 408 when
-        it does not arrive within the read bound."""
-        limit = self.settings.gateway_max_body_bytes
-        too_large = _Outcome(
-            error_response(ContractError(9003), 413, contract), "too_large", "9003"
-        )
-        if request.content_length is not None and request.content_length > limit:
-            raise too_large
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise too_large from None
-        except RequestReadTimeout as exc:
-            raise _Outcome(read_timeout_response(exc.seconds), "timed_out") from None
-        return parse_body(raw, request.headers.get("Content-Type"))
 
     def controller(self) -> ControllerClient:
         """The pass-through calls' Controller client (parkstream's token; made on first use)."""
@@ -219,38 +118,32 @@ class Gateway:
         contract = ENDPOINTS[endpoint]
 
         async def handle(request: web.Request) -> web.Response:
-            vendor_box = [UNKNOWN_VENDOR]
-
-            async def run() -> tuple[web.Response, str]:
-                body = await self._read_body(request, contract)
-                vendor_box[0] = self.auth.authenticate(contract, body, request.match_info["client"])
-                key = check_idempotency_key(request.headers.get(IDEMPOTENCY_KEY_HEADER))
-                accepted = accept(
-                    endpoint, body, vendor_box[0], self.references, idempotency_key=key
-                )
-                try:
-                    await self.publisher.publish(accepted)
-                except (BrokerUnavailable, RegistryUnavailable) as exc:
-                    log.warning(
-                        'event not accepted, answering 503 endpoint="%s" vendor="%s" reason="%s"',
-                        endpoint,
-                        vendor_box[0],
-                        exc,
-                    )
-                    raise _Outcome(
-                        unavailable_response("Service temporarily unavailable; retry later."),
-                        "unavailable",
-                    ) from None
-                log.info(
-                    'request accepted endpoint="%s" vendor="%s" reference_id="%s" event_id="%s"',
+            body = await read_body(request, contract, self.settings.gateway_max_body_bytes)
+            vendor = self.auth.authenticate(contract, body, request.match_info["client"])
+            name_vendor(vendor)
+            key = check_idempotency_key(request.headers.get(IDEMPOTENCY_KEY_HEADER))
+            accepted = accept(endpoint, body, vendor, self.references, idempotency_key=key)
+            try:
+                await self.publisher.publish(accepted)
+            except (BrokerUnavailable, RegistryUnavailable) as exc:
+                log.warning(
+                    'event not accepted, answering 503 endpoint="%s" vendor="%s" reason="%s"',
                     endpoint,
-                    vendor_box[0],
-                    accepted.reference_id,
-                    accepted.record["event_id"],
+                    vendor,
+                    exc,
                 )
-                return web.json_response(accepted.answer), "accepted"
-
-            return await self._observe(endpoint, run, vendor_box)
+                raise Outcome(
+                    unavailable_response("Service temporarily unavailable; retry later."),
+                    "unavailable",
+                ) from None
+            log.info(
+                'request accepted endpoint="%s" vendor="%s" reference_id="%s" event_id="%s"',
+                endpoint,
+                vendor,
+                accepted.reference_id,
+                accepted.record["event_id"],
+            )
+            return web.json_response(accepted.answer)
 
         return handle
 
@@ -260,26 +153,20 @@ class Gateway:
         contract = ENDPOINTS[endpoint]
 
         async def handle(request: web.Request) -> web.Response:
-            vendor_box = [UNKNOWN_VENDOR]
-
-            async def run() -> tuple[web.Response, str]:
-                body = await self._read_body(request, contract)
-                vendor_box[0] = self.auth.authenticate(
-                    contract, body, request.match_info.get("client")
-                )
-                if not self.auth.grants.allows(vendor_box[0], endpoint):
-                    # Before the fields: an ungranted vendor learns nothing of the endpoint.
-                    raise ContractError(9002, detail="endpoint not granted to this vendor")
-                fields = contract.validate(body)
-                return await self._call_controller(contract, fields, vendor_box[0])
-
-            return await self._observe(endpoint, run, vendor_box, contract)
+            body = await read_body(request, contract, self.settings.gateway_max_body_bytes)
+            vendor = self.auth.authenticate(contract, body, request.match_info.get("client"))
+            name_vendor(vendor)
+            if not self.auth.grants.allows(vendor, endpoint):
+                # Before the fields: an ungranted vendor learns nothing of the endpoint.
+                raise ContractError(9002, detail="endpoint not granted to this vendor")
+            fields = contract.validate(body)
+            return await self._call_controller(contract, fields, vendor)
 
         return handle
 
     async def _call_controller(
         self, contract: Endpoint, fields: dict[str, Any], vendor: str
-    ) -> tuple[web.Response, str]:
+    ) -> web.Response:
         """Forward a read request with parkstream's own token; relay the Controller's answer."""
         settings = self.settings
         if not settings.controller_api_token:
@@ -287,7 +174,7 @@ class Gateway:
                 'cannot pass through endpoint="%s": PARKSTREAM_CONTROLLER_API_TOKEN is not set',
                 contract.name,
             )
-            raise _Outcome(unavailable_response("The Controller is not reachable."), "unavailable")
+            raise Outcome(unavailable_response("The Controller is not reachable."), "unavailable")
         try:
             answer = await self.controller().relay(contract.name, fields)
         except SchemaViolation as exc:  # fields the contract validated: not expected
@@ -299,7 +186,7 @@ class Gateway:
                 vendor,
                 type(exc).__name__,
             )
-            raise _Outcome(
+            raise Outcome(
                 unavailable_response("The Controller is not reachable."), "unavailable"
             ) from None
         status, retry_after = answer.status_code, answer.retry_after
@@ -313,7 +200,7 @@ class Gateway:
             seconds = (
                 int(retry_after) if retry_after and retry_after.isdigit() else RETRY_AFTER_SECONDS
             )
-            raise _Outcome(
+            raise Outcome(
                 unavailable_response("The Controller is not available.", seconds), "unavailable"
             )
         if status in (401, 403) and b"ErrorCode" in answer.body:
@@ -323,26 +210,18 @@ class Gateway:
                 status,
             )
         # The client masked the token wherever the Controller echoed it.
-        return (
-            web.Response(body=answer.body, status=status, content_type="application/json"),
-            "passed_through",
-        )
+        return web.Response(body=answer.body, status=status, content_type="application/json")
 
     async def permit_status(self, request: web.Request) -> web.Response:
         """``GET /api/{client}/v1/permits/{reference_id}``: what became of a permit."""
-        vendor_box = [UNKNOWN_VENDOR]
-
-        async def run() -> tuple[web.Response, str]:
-            vendor = self.auth.bearer_vendor(request)
-            vendor_box[0] = vendor
-            self.auth.check_client(request.match_info["client"])
-            reference_id = request.match_info["reference_id"]
-            if not self.references.verify(reference_id, vendor):
-                raise ContractError(9009, detail="not a reference id issued to this vendor")
-            state = await self._worker_state(reference_id, vendor)
-            return web.json_response(state), "answered"
-
-        return await self._observe(STATUS_ENDPOINT, run, vendor_box)
+        vendor = self.auth.bearer_vendor(request)
+        name_vendor(vendor)
+        self.auth.check_client(request.match_info["client"])
+        reference_id = request.match_info["reference_id"]
+        if not self.references.verify(reference_id, vendor):
+            raise ContractError(9009, detail="not a reference id issued to this vendor")
+        state = await self._worker_state(reference_id, vendor)
+        return web.json_response(state)
 
     async def _worker_state(self, reference_id: str, vendor: str) -> dict[str, Any]:
         url = f"{self.settings.worker_url}/sessions/{reference_id}"
@@ -358,7 +237,7 @@ class Gateway:
                 vendor,
                 type(exc).__name__,
             )
-            raise _Outcome(
+            raise Outcome(
                 unavailable_response("Delivery status is not available."), "unavailable"
             ) from None
         if status == 404:
@@ -366,21 +245,11 @@ class Gateway:
             return {"reference_id": reference_id, "state": SessionState.ACCEPTED}
         if status != 200 or not isinstance(payload, dict):
             log.warning('worker answered status=%d reference_id="%s"', status, reference_id)
-            raise _Outcome(unavailable_response("Delivery status is not available."), "unavailable")
+            raise Outcome(unavailable_response("Delivery status is not available."), "unavailable")
         return delivery_status(reference_id, payload)
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(openapi_document(self.settings.controller_client))
-
-    async def unknown_path(self, request: web.Request) -> web.Response:
-        """Documented endpoints without their client code get 9000; anything else 404."""
-        try:
-            resolve_path(request.path)
-        except ContractError as err:
-            return error_response(err)
-        except LookupError:
-            pass
-        return web.json_response({"status": "error", "message": "Not found."}, status=404)
 
 
 def delivery_status(reference_id: str, worker: dict[str, Any]) -> dict[str, Any]:
@@ -422,7 +291,8 @@ def create_app(
     """
     gateway = Gateway(settings, producer, delivery_timeout_ms=delivery_timeout_ms)
     app = web.Application(
-        client_max_size=settings.gateway_max_body_bytes, middlewares=[bounded_reads]
+        client_max_size=settings.gateway_max_body_bytes,
+        middlewares=[bounded_reads, observe_requests],
     )
     app[GATEWAY_KEY] = gateway
 
@@ -434,15 +304,20 @@ def create_app(
 
     app.cleanup_ctx.append(http_session)
     for endpoint in PUSH_ENDPOINTS:
-        app.router.add_post(f"/api/{{client}}/v1/{endpoint}", gateway.push_handler(endpoint))
+        route = app.router.add_post(
+            f"/api/{{client}}/v1/{endpoint}", gateway.push_handler(endpoint)
+        )
+        observe(app, route, endpoint, answered="accepted")
     for endpoint in PASS_THROUGH_ENDPOINTS:
         contract = ENDPOINTS[endpoint]
         path = f"/api/{{client}}/v1/{endpoint}" if contract.client_in_path else contract.path("")
-        app.router.add_post(path, gateway.pass_through_handler(endpoint))
-    app.router.add_get("/api/{client}/v1/permits/{reference_id}", gateway.permit_status)
+        route = app.router.add_post(path, gateway.pass_through_handler(endpoint))
+        observe(app, route, endpoint, answered="passed_through", contract=contract)
+    route = app.router.add_get("/api/{client}/v1/permits/{reference_id}", gateway.permit_status)
+    observe(app, route, STATUS_ENDPOINT, answered="answered")
     app.router.add_get("/openapi.json", gateway.openapi)
     add_health_route(app)
-    app.router.add_post("/api/{tail:.*}", gateway.unknown_path)
+    app.router.add_post("/api/{tail:.*}", unknown_path)
     return app
 
 
