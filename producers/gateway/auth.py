@@ -1,9 +1,9 @@
 """Who is calling: a vendor named by its token, under the client code this deployment serves,
 and the pass-through endpoints the operator granted it.
 
-The token is compared and then dropped; only the vendor's name goes on. The Controller's
-order of refusals is kept: a JSON object (9003), the client code (9000, validate/plate only),
-a token (9001), a known token (9002), the client this deployment serves (9034).
+The Controller's order of refusals is kept: a JSON object (9003), the client code (9000,
+validate/plate only), a token (9001), a known token (9002), the client this deployment
+serves (9034).
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
-"""A vendor's request body, read within the gateway's bounds and parsed as the Controller
-parses it: ``413`` past ``PARKSTREAM_GATEWAY_MAX_BODY_BYTES``, 9003 when it is not JSON,
-``408`` when it does not arrive within the read bound (``parkstream.web``)."""
+"""A vendor's request body, read within the gateway's size and time bounds and parsed as the
+Controller parses it."""
 
 from __future__ import annotations
 
@@ -13,7 +12,8 @@ from schemas.controller import ContractError, Endpoint, parse_body
 
 
 async def read_body(request: web.Request, contract: Endpoint, limit: int) -> object:
-    """The parsed JSON body of ``request``, at most ``limit`` bytes (module docstring)."""
+    """The parsed JSON body; 413 past the size limit (``limit`` bytes), 9003 when it is not
+    JSON, 408 when it does not arrive within the read bound."""
     too_large = Outcome(error_response(ContractError(9003), 413, contract), "too_large", "9003")
     if request.content_length is not None and request.content_length > limit:
         raise too_large

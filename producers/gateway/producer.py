@@ -1,10 +1,6 @@
-"""The gateway's side of Kafka: an accepted event sent and acknowledged (acks=all,
-idempotent), with a producer that outlives a broker's restart.
-
-Without a producer given, the gateway owns one and replaces it when it dies; after a failed
-delivery it re-creates missing topics before its next send (a broker that came back
-empty). It never lets the broker auto-create topics.
-"""
+"""The Kafka producer the gateway sends with: an accepted event encoded, sent and
+acknowledged; after a failed delivery a dead producer replaced, and missing topics
+re-created before the next send (a broker that came back empty)."""
 
 from __future__ import annotations
 
