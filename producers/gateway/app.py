@@ -23,7 +23,6 @@ from producers.gateway.push import Pushes
 from producers.gateway.status import PermitStatus
 from producers.openapi import openapi_document
 from producers.references import ReferenceIssuer
-from schemas.avro import AvroCodec
 
 log = logging.getLogger(__package__)  # "producers.gateway", as in every log line so far
 
@@ -35,13 +34,12 @@ class Gateway:
         self,
         settings: Settings,
         producer: AsyncProducer | None = None,
-        avro: AvroCodec | None = None,
         delivery_timeout_ms: int = DELIVERY_TIMEOUT_MS,
     ) -> None:
         self.settings = settings
         # First: a bad grant stops the start before a producer exists.
         self.auth = Authenticator(settings)
-        self.publisher = EventPublisher(settings, producer, avro, delivery_timeout_ms)
+        self.publisher = EventPublisher(settings, producer, delivery_timeout_ms=delivery_timeout_ms)
         references = ReferenceIssuer(settings.reference_secret)
         self.pushes = Pushes(settings, self.auth, self.publisher, references)
         self.pass_through = PassThrough(settings, self.auth)

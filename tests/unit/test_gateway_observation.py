@@ -147,17 +147,44 @@ async def test_an_accepted_push_is_counted_timed_and_logged(gateway, gateway_log
     )
 
 
-async def test_an_unknown_token_is_rejected_for_the_unknown_vendor(gateway, gateway_log) -> None:
+@pytest.mark.parametrize(
+    ("path", "body", "endpoint", "vendor", "field", "reason"),
+    [
+        (
+            PUSH,
+            {"apiToken": "nobody", **PERMIT_PUSH_EXAMPLE},
+            "permits/push",
+            "unknown",
+            "apiToken",
+            "unknown token",
+        ),
+        (
+            PLATE,
+            {"api_token": BANNER_TOKEN, "client": CLIENT, "plate": "PL8RDR"},
+            "validate/plate",
+            "banner",
+            "",
+            "endpoint not granted to this vendor",
+        ),
+    ],
+    ids=["unknown-token", "ungranted-pass-through"],
+)
+async def test_a_refusal_is_counted_for_the_vendor_known_by_then_and_logged(
+    gateway, gateway_log, path, body, endpoint, vendor, field, reason
+) -> None:
     client = await gateway()
-    before = requests("permits/push", "unknown", "rejected", "9002")
-    answer = await client.post(PUSH, json={"apiToken": "nobody", **PERMIT_PUSH_EXAMPLE})
+    before = requests(endpoint, vendor, "rejected", "9002")
+    answer = await client.post(path, json=body)
     assert answer.status == 403
-    assert requests("permits/push", "unknown", "rejected", "9002") == before + 1
+    refusal = await answer.json()
+    assert refusal["ErrorCode"] == 9002
+    assert ("error" in refusal) == (endpoint == "validate/plate")  # its own envelope
+    assert requests(endpoint, vendor, "rejected", "9002") == before + 1
     assert gateway_log() == [
         (
             "INFO",
-            'request rejected endpoint="permits/push" vendor="unknown" error_code=9002 '
-            'field="apiToken" reason="unknown token"',
+            f'request rejected endpoint="{endpoint}" vendor="{vendor}" error_code=9002 '
+            f'field="{field}" reason="{reason}"',
         )
     ]
 
@@ -226,25 +253,6 @@ async def test_a_granted_pass_through_is_counted_as_passed_through(gateway, gate
     assert requests("permits/stats", VENDOR, "passed_through") == before + 1
     assert timed("permits/stats") == before_timed + 1
     assert gateway_log() == []
-
-
-async def test_an_ungranted_pass_through_is_rejected_in_its_own_envelope(
-    gateway, gateway_log
-) -> None:
-    client = await gateway()
-    before = requests("validate/plate", "banner", "rejected", "9002")
-    body = {"api_token": BANNER_TOKEN, "client": CLIENT, "plate": "PL8RDR"}
-    answer = await client.post(PLATE, json=body)
-    assert answer.status == 403
-    assert (await answer.json())["error"] == 9002
-    assert requests("validate/plate", "banner", "rejected", "9002") == before + 1
-    assert gateway_log() == [
-        (
-            "INFO",
-            'request rejected endpoint="validate/plate" vendor="banner" error_code=9002 '
-            'field="" reason="endpoint not granted to this vendor"',
-        )
-    ]
 
 
 async def test_a_pass_through_without_parkstreams_token_is_unavailable(
