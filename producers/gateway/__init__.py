@@ -46,6 +46,9 @@ One module an idea:
     answers       the gateway's own answers: error envelope, 503, unknown paths
     body          a request body read within the size and time bounds
     producer      the Kafka producer the gateway sends with, and its replacement
+
+Each logs as ``producers.gateway`` (``getLogger(__package__)``), the logger name every line
+of the gateway has carried.
 """
 
 from producers.gateway.app import GATEWAY_KEY, Gateway, create_app, create_ops_app, serve

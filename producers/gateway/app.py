@@ -24,7 +24,7 @@ from producers.gateway.status import PermitStatus
 from producers.openapi import openapi_document
 from producers.references import ReferenceIssuer
 
-log = logging.getLogger(__package__)  # "producers.gateway", as in every log line so far
+log = logging.getLogger(__package__)
 
 
 class Gateway:

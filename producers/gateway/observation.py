@@ -23,7 +23,7 @@ from prometheus_client import Counter, Histogram
 from producers.gateway.answers import error_response
 from schemas.controller import ContractError, Endpoint
 
-log = logging.getLogger(__package__)  # "producers.gateway", as in every log line so far
+log = logging.getLogger(__package__)
 
 REQUESTS = Counter(
     "parkstream_gateway_requests_total",

@@ -20,7 +20,7 @@ from producers.gateway.observation import Outcome, name_vendor, observe
 from producers.openapi import PASS_THROUGH_ENDPOINTS
 from schemas.controller import ENDPOINTS, ContractError, Endpoint
 
-log = logging.getLogger(__package__)  # "producers.gateway", as in every log line so far
+log = logging.getLogger(__package__)
 
 PASS_THROUGH_CONNECTIONS = 16  # pooled connections to the Controller for pass-through calls
 

@@ -14,7 +14,7 @@ from parkstream.settings import Settings
 from producers.events import Accepted
 from schemas.avro import AvroCodec, codec
 
-log = logging.getLogger(__package__)  # "producers.gateway", as in every log line so far
+log = logging.getLogger(__package__)
 
 TOPIC_CHECK_TIMEOUT_SECONDS = 5.0
 DELIVERY_TIMEOUT_MS = 10_000  # a vendor waits at most this long for the broker, then gets 503

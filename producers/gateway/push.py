@@ -21,7 +21,7 @@ from producers.references import IDEMPOTENCY_KEY_HEADER, ReferenceIssuer, check_
 from schemas.avro import RegistryUnavailable
 from schemas.controller import ENDPOINTS
 
-log = logging.getLogger(__package__)  # "producers.gateway", as in every log line so far
+log = logging.getLogger(__package__)
 
 
 class Pushes:

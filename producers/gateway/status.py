@@ -19,7 +19,7 @@ from producers.references import ReferenceIssuer
 from schemas.controller import ERROR_MESSAGES, ContractError
 from schemas.status import SessionState
 
-log = logging.getLogger(__package__)  # "producers.gateway", as in every log line so far
+log = logging.getLogger(__package__)
 
 STATUS_ENDPOINT = "permits/status"  # the metrics label of the delivery-status route
 WORKER_TIMEOUT = aiohttp.ClientTimeout(total=5.0, connect=2.0)
