@@ -1,7 +1,7 @@
 """``parkstream`` command line: one sub-command per process of the stack.
 
 parkstream dev        broker, sandbox, worker, gateway and demo traffic on one machine
-parkstream gateway    the OPS-COM-compatible HTTP gateway (producers/gateway.py)
+parkstream gateway    the OPS-COM-compatible HTTP gateway (producers/gateway/)
 parkstream worker     the Faust worker (streams/planning.py + consumers/dispatch.py)
 parkstream sandbox    the offline Controller stand-in (sandbox/)
 parkstream produce    load a JSON Lines or CSV file of permits, vehicles or profiles
