@@ -9,9 +9,11 @@ a worker forgot at a revocation comes again.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
@@ -20,12 +22,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
-def probe(bootstrap: str, topic: str, consumer: str) -> list[int]:
+def probe(bootstrap: str, topic: str, consumer: str, workdir: Path) -> list[int]:
     out = subprocess.run(
         [sys.executable, "-m", "tests.support.seek_probe", bootstrap, topic, consumer],
         capture_output=True,
         text=True,
         timeout=90,
+        cwd=workdir,  # Faust keeps its data dir there
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
     )
     [line] = [line for line in out.stdout.splitlines() if line.startswith("HANDED ")]
     return json.loads(line.removeprefix("HANDED "))
@@ -43,15 +47,15 @@ def topic(broker) -> str:
     return name
 
 
-def test_a_partition_sought_back_is_handed_over_again_from_there(broker, topic):
-    handed = probe(broker.bootstrap_servers, topic, "parkstream")
+def test_a_partition_sought_back_is_handed_over_again_from_there(broker, topic, tmp_path):
+    handed = probe(broker.bootstrap_servers, topic, "parkstream", tmp_path)
     after = handed[handed.index(100) + 1 :]
     assert list(range(50, 200)) == sorted(set(o for o in after if o >= 50))[:150]
     assert set(range(50, 100)) <= set(after)  # the records before the seek point came again
 
 
-def test_fausts_own_consumer_drops_what_it_is_sought_back_to(broker, topic):
+def test_fausts_own_consumer_drops_what_it_is_sought_back_to(broker, topic, tmp_path):
     # The defect parkstream works around: with Faust's consumer, 50-98 never come again.
-    handed = probe(broker.bootstrap_servers, topic, "faust")
+    handed = probe(broker.bootstrap_servers, topic, "faust", tmp_path)
     after = handed[handed.index(100) + 1 :]
     assert not set(range(50, 99)) & set(after)
