@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -141,6 +142,9 @@ def run_dev(settings: Settings, demo_rate: float = 2.0) -> int:
     """Run the stack until Ctrl+C / SIGTERM; return the exit code."""
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    # The local broker keeps nothing between runs, so neither may the worker's table files:
+    # offsets and entries of an earlier run's changelogs would be taken for this one's.
+    shutil.rmtree(settings.data_dir / "worker", ignore_errors=True)
     stop = asyncio.Event()
     children: list[subprocess.Popen[bytes]] = []
     # Until the event loop takes over, SIGTERM and Ctrl+C unwind through the finally below.
