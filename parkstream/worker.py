@@ -8,15 +8,16 @@ module. ``run_worker`` builds it, creates missing topics, and runs it.
 
 from __future__ import annotations
 
+import fcntl
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import faust
 
 from consumers import dispatch, status, user_types
 from consumers.dispatch import Dispatcher
 from foundation.kafka import ensure_topics
-from foundation.settings import Settings
+from foundation.settings import PREFIX, Settings, SettingsError
 from foundation.worker import lag
 from foundation.worker.app import WorkerApp
 from foundation.worker.ops import register_ops
@@ -70,11 +71,35 @@ class Worker(faust.Worker):
         await super()._stop_on_signal(signal)
 
 
+def claim_data_dir(settings: Settings) -> IO[bytes]:
+    """Lock the worker's table files for this process; keep the returned file open.
+
+    RocksDB lets one process open a table's files; a second worker on the same data dir
+    would wait for them and then fail in the middle of a rebalance. It stops at start
+    instead, with one line naming the variable.
+    """
+    directory = settings.data_dir / "worker"
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = open(directory / ".lock", "wb")  # noqa: SIM115  (held for the process's life)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise SettingsError(
+            f"{PREFIX}DATA_DIR={settings.data_dir}: another worker process uses it; "
+            "give each worker a data dir of its own"
+        ) from None
+    return lock
+
+
 def run_worker(settings: Settings) -> None:
     """Create missing topics, then run the worker until SIGTERM / Ctrl+C (graceful stop)."""
+    claimed = claim_data_dir(settings)
     built = build_worker(settings)
     changelogs = [table.changelog_topic.get_topic_name() for table in built.app.tables.values()]
     ensure_topics(settings, also_check=changelogs)
-    (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
     worker = Worker(built, loglevel=settings.log_level.lower(), quiet=True, override_logging=False)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        claimed.close()

@@ -68,10 +68,14 @@ class Stack:
         return self.start_process("sandbox", self.env, int(self.env["PARKSTREAM_SANDBOX_PORT"]))
 
     def start_worker(self, web_port: int | None = None, **kwargs: str) -> ParkstreamProcess:
+        """A worker on ``web_port``, with a data dir of its own: started again on the same
+        port, it finds its table files as a restarted pod finds its volume."""
         env = dict(self.env)
         if web_port is not None:
             env["PARKSTREAM_WORKER_WEB_PORT"] = str(web_port)
         port = int(env["PARKSTREAM_WORKER_WEB_PORT"])
+        if web_port is not None:
+            env["PARKSTREAM_DATA_DIR"] = f"{self.env['PARKSTREAM_DATA_DIR']}/worker-{port}"
         worker = self.start_process("worker", env, port, **kwargs)
         self.workers.append(worker)
         return worker
