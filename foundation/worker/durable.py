@@ -30,14 +30,23 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
 import faust
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from foundation.worker.ownership import Lease
 
+ACK_LATENCY = Histogram(
+    "parkstream_write_ack_seconds",
+    "From a worker's record handed to the producer to Kafka's acknowledgement, by record: "
+    "the table changelogs (journal, sessions, dedupe, zone_stats) and topics (commands, "
+    "results, dlq).",
+    ["record"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
 PRUNED = Counter(
     "parkstream_table_entries_pruned_total",
     "Table entries dropped by their retention (journal, sessions, dedupe, zone_stats).",
@@ -70,8 +79,27 @@ async def sent(sending: Awaitable[Any], lease: Lease) -> asyncio.Future[Any]:
         if asyncio.iscoroutine(sending):
             sending.close()  # never started: nothing was sent
         raise
+    began = time.perf_counter()
     acked: asyncio.Future[Any] = await _bounded(sending, "record")
+    acked.add_done_callback(functools.partial(_observe_ack, began))
     return acked
+
+
+def record_kind(topic: str) -> str:
+    """The short name of a topic the worker writes: ``journal`` for the journal table's
+    changelog, ``results`` for ``<prefix>parkstream.results.v1``."""
+    if topic.endswith("-changelog"):
+        return topic.removesuffix("-changelog").rsplit("-", 1)[-1]
+    parts = topic.split(".")
+    return parts[-2] if len(parts) >= 3 else topic
+
+
+def _observe_ack(began: float, acked: asyncio.Future[Any]) -> None:
+    if acked.cancelled() or acked.exception() is not None:
+        return
+    channel = getattr(getattr(acked, "message", None), "channel", None)
+    kind = record_kind(channel.get_topic_name()) if channel is not None else "other"
+    ACK_LATENCY.labels(kind).observe(time.perf_counter() - began)
 
 
 async def acknowledged_all(acks: Iterable[asyncio.Future[Any]]) -> None:

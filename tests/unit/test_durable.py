@@ -2,6 +2,7 @@
 that lost the partition; the local table never ahead of Kafka."""
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 from faust.types import TP
@@ -99,3 +100,25 @@ async def test_an_owner_that_lost_the_partition_cannot_write():
 
     with pytest.raises(Revoked):
         await durable.acknowledged(sending(), lease)
+
+
+def test_each_acknowledgement_is_timed_by_the_kind_of_record():
+    assert durable.record_kind("t1.parkstream-worker-journal-changelog") == "journal"
+    assert durable.record_kind("t1.parkstream-worker-zone_stats-changelog") == "zone_stats"
+    assert durable.record_kind("t1.parkstream.results.v1") == "results"
+
+
+async def test_an_acknowledged_record_is_counted_in_its_kinds_latency(lease):
+    before = durable.ACK_LATENCY.labels("results")._sum.get()
+    channel = SimpleNamespace(get_topic_name=lambda: "p.parkstream.results.v1")
+
+    async def sending():
+        future = asyncio.get_running_loop().create_future()
+        future.message = SimpleNamespace(channel=channel)
+        future.set_result("metadata")
+        return future
+
+    await asyncio.sleep(0)
+    await durable.acknowledged(sending(), lease)
+    await asyncio.sleep(0)  # the done-callback runs
+    assert durable.ACK_LATENCY.labels("results")._sum.get() > before
