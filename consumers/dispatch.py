@@ -110,6 +110,14 @@ for _outcome in ("skipped", "reapplied", "pushed_again", "in_doubt"):
 # Transient failures a validate/plate lookup may meet before the push is declared in doubt.
 LOOKUP_ATTEMPTS = 5
 
+# Keys (sessions) in flight per Controller call slot: while one key's journal writes wait
+# for Kafka, others use the slot (BENCHMARKS.md, "Throughput").
+KEYS_PER_CALL_SLOT = 4
+
+# Applying these twice has the effect of applying them once (docs/delivery.md): a crash or a
+# lost answer just sends them again, so they are called without a journal intent.
+IDEMPOTENT = frozenset({"permits/update", "profiles/push"})
+
 
 def in_doubt_details(command: dict[str, Any], fields: dict[str, Any], why: str) -> str:
     """What an operator needs to find an in-doubt push's permit in the Controller."""
@@ -613,8 +621,9 @@ class Dispatcher:
         command, step = call.command, call.step
         endpoint = command["endpoint"]
         lease.check_call()  # a revoked command writes no intent
-        announced = step is Step.CALL  # its intent, once durable, puts its call under way
-        if announced:
+        # An idempotent command needs no intent: made again after a crash, it does no harm.
+        announced = step is Step.CALL and endpoint not in IDEMPOTENT
+        if announced:  # its intent, once durable, puts its call under way
             await self._journal(command["command_id"], intent_entry(self.clock()), lease)
         attempts = 0
         while True:
@@ -677,8 +686,9 @@ class Dispatcher:
             self.acks.finished(event, delivery)
             worker.watchdog.progressed()
 
-        # As many keys in flight as calls (issue 15 measures more keys than call slots).
-        keys = self.settings.controller_concurrency
+        # More keys in flight than call slots: a command holds a slot only for its Controller
+        # call (``self._calls``), not while its journal writes wait for Kafka.
+        keys = self.settings.controller_concurrency * KEYS_PER_CALL_SLOT
         scheduler: KeyedScheduler[tuple[int, faust.EventT[Any], Lease]] = KeyedScheduler(
             work, keys, max_outstanding=keys * 2, on_failure=worker.stop_worker
         )
