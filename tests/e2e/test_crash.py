@@ -58,6 +58,7 @@ class Scenario:
     failure_rate: float = 0.2
     after_apply: bool = False  # the Controller applies, then its answer is lost
     outage_seconds: float = 0.0  # a full outage, during which a worker joins and one leaves
+    storm_seconds: float = 0.0  # workers join and leave every few seconds for this long
 
 
 def plan(index: int) -> str:
@@ -146,6 +147,31 @@ async def outage(stack: Stack, sandbox, seconds: float, journal: list) -> None:
     sandbox.start()  # with the faults of its environment again
 
 
+async def storm(stack: Stack, seconds: float, rng: random.Random) -> int:
+    """Workers join and leave (SIGTERM) every 3-6 s for ``seconds``: each change is a
+    rebalance of every worker. The last worker started before (the gateway asks it about
+    delivery status) stays. Returns how many changes there were."""
+    keeper = stack.workers[-1]
+    await _calling(keeper, timeout=60)
+    loop = asyncio.get_running_loop()
+    ends, changes, leaving, stops = loop.time() + seconds, 0, [], []
+    while loop.time() < ends:
+        await asyncio.sleep(rng.uniform(3, 6))
+        others = [w for w in stack.workers if w is not keeper and w.proc.poll() is None]
+        if others and (len(others) >= 2 or rng.random() < 0.5):
+            worker = rng.choice(others)
+            worker.stopped = True  # leaving on purpose: not to be restarted
+            leaving.append(worker)
+            stops.append(asyncio.create_task(asyncio.to_thread(worker.stop, signal.SIGTERM, 60)))
+        else:
+            await asyncio.to_thread(stack.start_worker, free_port())
+        changes += 1
+    codes = await asyncio.gather(*stops)
+    unclean = [(code, w.log()[-2000:]) for code, w in zip(codes, leaving, strict=True) if code]
+    assert not unclean, unclean
+    return changes
+
+
 async def _calling(worker, timeout: float) -> None:
     """Wait until ``worker`` has made a Controller call (or ``timeout``: the work may be done)."""
     url = f"http://127.0.0.1:{worker.env['PARKSTREAM_WORKER_WEB_PORT']}/metrics"
@@ -195,6 +221,11 @@ async def test_a_minute_long_outage_while_a_worker_joins_and_another_leaves(stac
     await crash_scenario(stack, Scenario(sessions=300, workers=2, outage_seconds=60))
 
 
+async def test_workers_joining_and_leaving_every_few_seconds_under_load(stack):
+    """A rebalance storm (issue 15): nothing doubled, nothing lost, in order."""
+    await crash_scenario(stack, Scenario(sessions=1500, workers=2, storm_seconds=45))
+
+
 async def crash_scenario(stack: Stack, scenario: Scenario) -> None:
     sessions = scenario.sessions
     stack.env["PARKSTREAM_SANDBOX_JOURNAL_SIZE"] = str(sessions * 8)
@@ -225,6 +256,8 @@ async def crash_scenario(stack: Stack, scenario: Scenario) -> None:
         supervisor = asyncio.create_task(stack.restart_exited_workers())
         chaos = [asyncio.create_task(killer(stack, scenario.kills, rng))]
         earlier_journal: list[dict[str, Any]] = []  # the Controller's, before it restarted
+        if scenario.storm_seconds:
+            chaos.append(asyncio.create_task(storm(stack, scenario.storm_seconds, rng)))
         if scenario.outage_seconds:
             chaos.append(
                 asyncio.create_task(
@@ -237,7 +270,18 @@ async def crash_scenario(stack: Stack, scenario: Scenario) -> None:
                 for v in range(VENDORS)
             )
         )
-        await asyncio.gather(*chaos)
+        changes = await asyncio.gather(*chaos)
+
+        async def workers_ready() -> bool:
+            # After the last join or leave the group rebalances; until the workers have their
+            # tables again the gateway answers status requests 503 (docs/gateway.md).
+            live = [w for w in stack.workers if w.proc.poll() is None]
+            ports = [w.env["PARKSTREAM_WORKER_WEB_PORT"] for w in live]
+            answers = await asyncio.gather(
+                *(http.get(f"http://127.0.0.1:{port}/readyz") for port in ports),
+                return_exceptions=True,
+            )
+            return all(getattr(a, "status_code", None) == 200 for a in answers)
 
         async def settled_everywhere() -> bool:
             fates = await session_fates(
@@ -249,6 +293,8 @@ async def crash_scenario(stack: Stack, scenario: Scenario) -> None:
 
         with contextlib.suppress(TimeoutError):
             await wait_until(settled_everywhere, timeout=600, interval=3)
+        with contextlib.suppress(TimeoutError):
+            await wait_until(workers_ready, timeout=120, interval=1)
         await asyncio.sleep(3)  # a late duplicate, if any, would land now
         fates = await session_fates(stack, http, refs, start, sessions, earlier_journal)
     supervisor.cancel()
@@ -258,7 +304,8 @@ async def crash_scenario(stack: Stack, scenario: Scenario) -> None:
     refetched = sum(worker.log().count("fetching the partition again") for worker in stack.workers)
     print(
         f"crash test: {scenario}: {dict(tally)}; workers ended by the stall watchdog: "
-        f"{stalled}, restarted: {restarted}; partitions fetched again: {refetched}"
+        f"{stalled}, restarted: {restarted}; partitions fetched again: {refetched}; "
+        f"chaos: {changes}"
     )
     bad = {
         index: fate
