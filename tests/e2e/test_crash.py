@@ -157,7 +157,14 @@ async def storm(stack: Stack, seconds: float, rng: random.Random) -> int:
     ends, changes, leaving, stops = loop.time() + seconds, 0, [], []
     while loop.time() < ends:
         await asyncio.sleep(rng.uniform(3, 6))
-        others = [w for w in stack.workers if w is not keeper and w.proc.poll() is None]
+        # Only a worker that has joined leaves gracefully: one stopped while it starts, before
+        # Faust installs its signal handlers, dies of the SIGTERM like a SIGKILL (the
+        # kill tests cover that).
+        others = [
+            w
+            for w in stack.workers
+            if w is not keeper and w.proc.poll() is None and await _ready(w)
+        ]
         if others and (len(others) >= 2 or rng.random() < 0.5):
             worker = rng.choice(others)
             worker.stopped = True  # leaving on purpose: not to be restarted
@@ -170,6 +177,15 @@ async def storm(stack: Stack, seconds: float, rng: random.Random) -> int:
     unclean = [(code, w.log()[-2000:]) for code, w in zip(codes, leaving, strict=True) if code]
     assert not unclean, unclean
     return changes
+
+
+async def _ready(worker) -> bool:
+    url = f"http://127.0.0.1:{worker.env['PARKSTREAM_WORKER_WEB_PORT']}/readyz"
+    async with httpx.AsyncClient(timeout=5) as http:
+        try:
+            return (await http.get(url)).status_code == 200
+        except httpx.HTTPError:
+            return False
 
 
 async def _calling(worker, timeout: float) -> None:
