@@ -52,7 +52,7 @@ from consumers.sessions import expired_sessions, session_key
 from foundation.controller import ControllerClient, ControllerReply
 from foundation.errors import ControllerRejected, PermanentError, TransientError
 from foundation.worker.app import EVENTS_CONSUMED, EVENTS_PRODUCED, WorkerApp, dead_letter
-from foundation.worker.durable import acknowledged, durable_prune, durable_set
+from foundation.worker.durable import acknowledged, durable_delete, durable_prune, durable_set
 from foundation.worker.ordering import InOrderAcks
 from foundation.worker.ownership import Lease, Revoked
 from foundation.worker.pipeline import delivered, unacked_events
@@ -143,6 +143,15 @@ class _Call:
     step: Step
 
 
+class CallAbandoned(Revoked):
+    """The lease ended before the Controller gave a final answer; ``calls_made``: how many
+    requests of this command had left by then (0: none, so none can have been applied)."""
+
+    def __init__(self, tp: Any, calls_made: int) -> None:
+        super().__init__(tp)
+        self.calls_made = calls_made
+
+
 class Dispatcher:
     """The dispatcher of one worker: its tables, its Controller client and circuit.
 
@@ -212,6 +221,23 @@ class Dispatcher:
         call is under way and is made while the lease drains (a revocation that began
         while the intent was acknowledged waits for it): only a void lease stops it.
         """
+        made = attempt
+        try:
+            return await self._call_until_answered(
+                endpoint, fields, lease, attempt, stop_when_lost, announced
+            )
+        except Revoked as exc:
+            raise CallAbandoned(lease.tp, made) from exc
+
+    async def _call_until_answered(
+        self,
+        endpoint: str,
+        fields: dict[str, Any],
+        lease: Lease,
+        attempt: int,
+        stop_when_lost: bool,
+        announced: bool,
+    ) -> tuple[ControllerReply | PermanentError | None, int]:
         while True:
             wait = self.breaker.wait_seconds()
             CIRCUIT.set(self.breaker.state)
@@ -219,18 +245,15 @@ class Dispatcher:
                 await lease.sleep(wait)
                 continue
             try:
-                if announced:
-                    lease.check_write()
-                else:
-                    lease.check_call()
-            except Revoked:
-                self.breaker.release_probe()
-                raise
-            attempt += 1
-            announced = False  # a retry is a new call: a drain stops it
-            self.worker.watchdog.progressed()
-            try:
                 async with self._calls:
+                    # Checked once the call has its slot: the wait for one may outlast the lease.
+                    if announced:
+                        lease.check_write()
+                    else:
+                        lease.check_call()
+                    attempt += 1
+                    announced = False  # a retry is a new call: a drain stops it
+                    self.worker.watchdog.progressed()
                     IN_FLIGHT.inc()
                     try:
                         with CONTROLLER_LATENCY.labels(endpoint).time():
@@ -635,14 +658,20 @@ class Dispatcher:
                 RECONCILED.labels(
                     "pushed_again" if step is Step.RECONCILE_PUSH else "reapplied"
                 ).inc()
-            answer, attempts = await self.call_until_answered(
-                endpoint,
-                call.fields,
-                lease,
-                attempt=attempts,
-                stop_when_lost=True,
-                announced=announced,
-            )
+            try:
+                answer, attempts = await self.call_until_answered(
+                    endpoint,
+                    call.fields,
+                    lease,
+                    attempt=attempts,
+                    stop_when_lost=True,
+                    announced=announced,
+                )
+            except CallAbandoned as abandoned:
+                if announced and abandoned.calls_made == 0:
+                    # Nothing left: the next owner may call it afresh, with no push to look up.
+                    await durable_delete(self.journal, [command["command_id"]], lease)
+                raise
             announced = False
             if answer is not None:
                 return step, answer, attempts
