@@ -221,74 +221,61 @@ class Dispatcher:
         call is under way and is made while the lease drains (a revocation that began
         while the intent was acknowledged waits for it): only a void lease stops it.
         """
-        made = attempt
         try:
-            return await self._call_until_answered(
-                endpoint, fields, lease, attempt, stop_when_lost, announced
-            )
-        except Revoked as exc:
-            raise CallAbandoned(lease.tp, made) from exc
-
-    async def _call_until_answered(
-        self,
-        endpoint: str,
-        fields: dict[str, Any],
-        lease: Lease,
-        attempt: int,
-        stop_when_lost: bool,
-        announced: bool,
-    ) -> tuple[ControllerReply | PermanentError | None, int]:
-        while True:
-            wait = self.breaker.wait_seconds()
-            CIRCUIT.set(self.breaker.state)
-            if wait > 0:
-                await lease.sleep(wait)
-                continue
-            try:
-                async with self._calls:
-                    # Checked once the call has its slot: the wait for one may outlast the lease.
-                    if announced:
-                        lease.check_write()
-                    else:
-                        lease.check_call()
-                    attempt += 1
-                    announced = False  # a retry is a new call: a drain stops it
-                    self.worker.watchdog.progressed()
-                    IN_FLIGHT.inc()
-                    try:
-                        with CONTROLLER_LATENCY.labels(endpoint).time():
-                            reply = await self.controller().call(endpoint, fields)
-                    finally:
-                        IN_FLIGHT.dec()
-                        self.worker.watchdog.progressed()
-            except TransientError as exc:
-                self.breaker.record_failure()
-                CONTROLLER_CALLS.labels(endpoint, "transient", "").inc()
-                RETRIES.labels(endpoint).inc()
-                delay = backoff_delay(attempt, exc.retry_after)
-                log.warning(
-                    'controller call will be retried endpoint="%s" attempt=%d error="%s" delay=%.2f',
-                    endpoint,
-                    attempt,
-                    type(exc).__name__,
-                    delay,
-                )
-                await lease.sleep(delay)
-                if stop_when_lost and not exc.never_sent:
-                    return None, attempt
-                continue
-            except PermanentError as exc:
-                self.breaker.record_success()  # the Controller answered: it is up
-                CONTROLLER_CALLS.labels(endpoint, "rejected", str(exc.error_code or "")).inc()
-                return exc, attempt
-            except BaseException:
-                self.breaker.release_probe()  # no answer either way: let another call probe
-                raise
-            finally:
+            while True:
+                wait = self.breaker.wait_seconds()
                 CIRCUIT.set(self.breaker.state)
-            self.breaker.record_success()
-            CONTROLLER_CALLS.labels(endpoint, "applied", "").inc()
-            return reply, attempt
+                if wait > 0:
+                    await lease.sleep(wait)
+                    continue
+                try:
+                    async with self._calls:
+                        # Checked once the call has its slot: the wait for one may outlast the lease.
+                        if announced:
+                            lease.check_write()
+                        else:
+                            lease.check_call()
+                        attempt += 1
+                        announced = False  # a retry is a new call: a drain stops it
+                        self.worker.watchdog.progressed()
+                        IN_FLIGHT.inc()
+                        try:
+                            with CONTROLLER_LATENCY.labels(endpoint).time():
+                                reply = await self.controller().call(endpoint, fields)
+                        finally:
+                            IN_FLIGHT.dec()
+                            self.worker.watchdog.progressed()
+                except TransientError as exc:
+                    self.breaker.record_failure()
+                    CONTROLLER_CALLS.labels(endpoint, "transient", "").inc()
+                    RETRIES.labels(endpoint).inc()
+                    delay = backoff_delay(attempt, exc.retry_after)
+                    log.warning(
+                        'controller call will be retried endpoint="%s" attempt=%d error="%s" delay=%.2f',
+                        endpoint,
+                        attempt,
+                        type(exc).__name__,
+                        delay,
+                    )
+                    await lease.sleep(delay)
+                    if stop_when_lost and not exc.never_sent:
+                        return None, attempt
+                    continue
+                except PermanentError as exc:
+                    self.breaker.record_success()  # the Controller answered: it is up
+                    CONTROLLER_CALLS.labels(endpoint, "rejected", str(exc.error_code or "")).inc()
+                    return exc, attempt
+                except BaseException:
+                    self.breaker.release_probe()  # no answer either way: let another call probe
+                    raise
+                finally:
+                    CIRCUIT.set(self.breaker.state)
+                self.breaker.record_success()
+                CONTROLLER_CALLS.labels(endpoint, "applied", "").inc()
+                return reply, attempt
+        except Revoked as exc:
+            # ``attempt`` counts every request made so far, this command's earlier ones too.
+            raise CallAbandoned(lease.tp, attempt) from exc
 
     async def _journal(self, command_id: str, entry: dict[str, Any], lease: Lease) -> None:
         """Write a journal entry; return once Kafka has it (``foundation.worker.durable``).

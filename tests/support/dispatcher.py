@@ -36,8 +36,13 @@ class World:
         self.calls: list[str] = []
         self.dead_letters: list[dict[str, Any]] = []
 
+        # Statuses to answer the next calls with (after applying them), then 200s.
+        self.failures: list[int] = []
+
         def answer(request: httpx.Request) -> httpx.Response:
             self.calls.append(request.url.path.rsplit("/v1/", 1)[1])
+            if self.failures:
+                return httpx.Response(self.failures.pop(0), text="<html>busy</html>")
             return httpx.Response(200, json=permit_success_body(f"C-{len(self.calls)}"))
 
         client = ControllerClient(

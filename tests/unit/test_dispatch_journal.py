@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from faust.types import TP
 
+from consumers import dispatch
 from foundation.worker.ownership import Revoked
 from tests.support.dispatcher import END, World
 
@@ -86,3 +87,18 @@ async def test_an_announced_call_given_up_before_it_left_withdraws_its_intent():
     await world.command("CREATE")
     assert world.calls == ["permits/push"]
     assert journaled(world) == ["intent", "withdrawn", "intent", "done"]
+
+
+async def test_a_push_whose_request_left_keeps_its_intent_when_given_up(monkeypatch):
+    """The Controller may have applied a request whose answer was lost: a revocation during
+    the backoff after it must leave the intent, so the next owner looks the push up."""
+    monkeypatch.setattr(dispatch, "backoff_delay", lambda attempt, retry_after: 30.0)
+    world = World()
+    world.failures = [503]  # applied, then the answer lost
+    pushing = asyncio.create_task(world.command("CREATE"))
+    await asyncio.sleep(0.05)
+    assert world.calls == ["permits/push"]  # backing off now
+    await world.dispatcher.worker.ownership.revoke()
+    with pytest.raises(Revoked):
+        await pushing
+    assert journaled(world) == ["intent"]  # kept: the next owner reconciles, never re-pushes blind
