@@ -29,9 +29,16 @@ RUN --mount=type=secret,id=pip-cert \
 
 # ---- final: the same base and the venv; no compilers, no wheels, no pip, no caches ----
 FROM ${BASE_IMAGE}
+# RocksDB (the worker's tables, rocksdict) needs the C++ runtime; a slim base may lack it.
+# hadolint ignore=DL3008
+RUN if ! python3 -c "import ctypes; ctypes.CDLL('libstdc++.so.6')" 2>/dev/null; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends libstdc++6 \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 # The chart runs every container as uid/gid 10001 on a read-only root filesystem, writing
-# only to /tmp (an emptyDir in every pod) and the worker's PARKSTREAM_DATA_DIR (its own
-# emptyDir): HOME is /tmp, and the data dir exists, owned by 10001, for runs without the chart.
+# only to /tmp (an emptyDir in every pod) and the worker's PARKSTREAM_DATA_DIR (its volume
+# claim): HOME is /tmp, and the data dir exists, owned by 10001, for runs without the chart.
 RUN groupadd --gid 10001 parkstream \
  && useradd --uid 10001 --gid 10001 --no-log-init --no-create-home --home-dir /tmp \
       --shell /usr/sbin/nologin parkstream \

@@ -68,14 +68,14 @@ image:
 # A base image without a registry: Debian bookworm (python3 is 3.11) made by mmdebstrap from
 # the Debian mirror, imported into buildah's local storage. Then:
 #   make image BASE_IMAGE=localhost/parkstream-base:bookworm
-# Only what the Dockerfile needs: the essential set, python3 with its venv module, and
-# useradd; no docs, man pages or locales.
+# Only what the Dockerfile needs: the essential set, python3 with its venv module, useradd,
+# and the C++ runtime RocksDB needs; no docs, man pages or locales.
 DEBIAN_BASE ?= localhost/parkstream-base:bookworm
 
 image-base:
 	set -e; dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
 	mmdebstrap --quiet --variant=essential --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
-	  --include=python3,python3-venv,passwd --skip=output/dev \
+	  --include=python3,python3-venv,passwd,libstdc++6 --skip=output/dev \
 	  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
 	  --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
 	  bookworm "$$dir/base.tar"; \
