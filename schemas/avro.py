@@ -228,8 +228,10 @@ class AvroCodec:
         if expected is not None and writer.name != expected:
             raise DecodeError(f"expected a {expected}, got a {writer.name}")
         reader = self._current[writer.name]
+        # Written with the current schema (the common case): no schema resolution to do.
+        resolve = None if reader is writer else reader.parsed
         try:
-            record = fastavro.schemaless_reader(io.BytesIO(body), writer.parsed, reader.parsed)
+            record = fastavro.schemaless_reader(io.BytesIO(body), writer.parsed, resolve)
         except Exception as exc:  # fastavro raises several types for corrupt bodies
             raise DecodeError(f"corrupt {writer.name} body: {exc}") from exc
         if not isinstance(record, dict):
