@@ -56,16 +56,22 @@ def table_files(stack: Stack) -> list[Path]:
     return sorted(Path(stack.env["PARKSTREAM_DATA_DIR"]).rglob("sessions-*.db"))
 
 
-async def test_a_worker_killed_and_restarted_answers_every_sessions_status_from_its_files(stack):
+async def delivered_stack(stack: Stack, http: httpx.AsyncClient):
+    """Sandbox, one worker and the gateway, with ``SESSIONS`` sessions delivered: the worker,
+    the reference ids, and each session's (state, Controller reference id)."""
     stack.env["PARKSTREAM_WORKER_URL"] = (
         f"http://127.0.0.1:{stack.env['PARKSTREAM_WORKER_WEB_PORT']}"
     )
     stack.start_sandbox()
     worker = stack.start_worker()
     stack.start_gateway()
+    references = await delivered_sessions(stack, http)
+    return worker, references, await states_and_refs(stack, http, references)
+
+
+async def test_a_worker_killed_and_restarted_answers_every_sessions_status_from_its_files(stack):
     async with httpx.AsyncClient(timeout=10) as http:
-        references = await delivered_sessions(stack, http)
-        before = await states_and_refs(stack, http, references)
+        worker, references, before = await delivered_stack(stack, http)
         assert table_files(stack)  # the default store: RocksDB files under the data dir
 
         worker.stop(signal.SIGKILL)
@@ -87,12 +93,8 @@ async def test_a_worker_killed_and_restarted_answers_every_sessions_status_from_
 
 
 async def test_readyz_answers_503_until_the_tables_are_recovered(stack):
-    stack.start_sandbox()
-    worker = stack.start_worker()
-    stack.start_gateway()
     async with httpx.AsyncClient(timeout=10) as http:
-        references = await delivered_sessions(stack, http)
-        before = await states_and_refs(stack, http, references)
+        worker, references, before = await delivered_stack(stack, http)
         worker.stop()
         # Cold: the files are gone, so every table is rebuilt from its changelog.
         shutil.rmtree(stack.env["PARKSTREAM_DATA_DIR"] + "/worker")

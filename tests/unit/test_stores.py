@@ -25,6 +25,14 @@ def changelog_tp(table: faust.Table, partition: int) -> TP:
     return TP(table.changelog_topic.get_topic_name(), partition)
 
 
+def opened(tmp_path, *partitions: int) -> faust.Table:
+    """A RocksDB journal with the files of ``partitions`` open, as after their assignment."""
+    table = journal(tmp_path)
+    for partition in partitions:
+        table.data._db_for_partition(partition)
+    return table
+
+
 def test_the_worker_keeps_its_tables_in_rocksdb_files_under_the_data_dir_by_default(tmp_path):
     table = journal(tmp_path)
     assert isinstance(table.data, RocksDBStore)
@@ -38,9 +46,8 @@ def test_the_memory_store_is_a_setting(tmp_path):
 
 
 def test_an_acknowledged_write_is_kept_with_its_offset_and_survives_a_reopen(tmp_path):
-    table = journal(tmp_path)
+    table = opened(tmp_path, 1)
     store = table.data
-    store._db_for_partition(1)
     tp = changelog_tp(table, 1)
     store.apply_acknowledged(tp, 41, "cmd-1", {"state": "intent"})
     store.apply_acknowledged(tp, 42, "cmd-1", {"state": "done"})
@@ -55,9 +62,8 @@ def test_an_acknowledged_write_is_kept_with_its_offset_and_survives_a_reopen(tmp
 
 
 def test_a_deletion_removes_the_key_and_moves_the_offset(tmp_path):
-    table = journal(tmp_path)
+    table = opened(tmp_path, 0)
     store = table.data
-    store._db_for_partition(0)
     tp = changelog_tp(table, 0)
     store.apply_acknowledged(tp, 1, "cmd-1", {"state": "done"})
     store.apply_acknowledged(tp, 2, "cmd-1", None)
@@ -65,10 +71,8 @@ def test_a_deletion_removes_the_key_and_moves_the_offset(tmp_path):
 
 
 def test_a_read_finds_the_key_whatever_event_is_current(tmp_path, monkeypatch):
-    table = journal(tmp_path)
+    table = opened(tmp_path, 0, 1)
     store = table.data
-    store._db_for_partition(0)
-    store._db_for_partition(1)
     store.apply_acknowledged(changelog_tp(table, 1), 5, "cmd-1", {"state": "done"})
     store._key_index.clear()  # as after a restart
     # A task holding an event of partition 0 reads a key of partition 1: Faust's own
@@ -81,9 +85,8 @@ def test_a_read_finds_the_key_whatever_event_is_current(tmp_path, monkeypatch):
 
 
 def test_a_write_acknowledged_after_its_partition_was_revoked_is_not_kept(tmp_path):
-    table = journal(tmp_path)
+    table = opened(tmp_path, 0)
     store = table.data
-    store._db_for_partition(0)
     tp = changelog_tp(table, 0)
     store.apply_acknowledged(tp, 7, "cmd-1", {"state": "intent"})
     store.revoke_partitions(table, {tp})
