@@ -29,10 +29,11 @@ lint: install
 # -rs prints why a test was skipped (a missing system tool, see system-deps).
 # The e2e tests each start a whole stack (broker, sandbox, workers, gateway, load): they
 # run one at a time in one pytest process. Beside it a second one runs the unit and
-# integration tests and the two e2e tests that mostly wait (a minute's outage, a frozen
-# broker of its own); its report follows the first one's. Both must pass.
+# integration tests and the three e2e tests that mostly wait (two minute-long outages, a
+# frozen broker of its own); its report follows the first one's. Both must pass.
 E2E_BESIDE := tests/e2e/test_outage.py::test_a_60s_controller_outage_under_load_loses_and_doubles_nothing \
-              tests/e2e/test_stall.py::test_a_worker_with_work_and_no_progress_exits_with_code_70
+              tests/e2e/test_stall.py::test_a_worker_with_work_and_no_progress_exits_with_code_70 \
+              tests/e2e/test_crash.py::test_a_minute_long_outage_while_a_worker_joins_and_another_leaves
 
 test: system-deps lint
 	$(BIN)/python -m pytest -q -rs --durations=10 -p no:cacheprovider \
