@@ -2,20 +2,21 @@
 
 ``stack_env`` is the environment every benchmark gives its processes (one Tansu broker:
 one replica, ``PARKSTREAM_PRODUCER_BATCH_MESSAGES=1``, free ports, a temporary data
-dir); ``Processes`` starts ``parkstream <command>`` processes with their logs in that
+dir); ``processes`` starts ``parkstream <command>`` processes with their logs in that
 dir and stops every one of them on exit, also when the benchmark fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 from foundation.broker import free_port, wait_for_port
+from parkstream.dev import stop_process
 
 VENDOR_TOKEN = "bench-vendor-token"
 
@@ -54,8 +55,8 @@ def stack_env(bootstrap_servers: str, data_dir: Path, **overrides: str) -> dict[
 
 
 class Processes:
-    """``parkstream <command>`` processes, each logging to ``<log_dir>/<command>.log``;
-    a context manager that stops every one still running on exit."""
+    """``parkstream <command>`` processes, each logging to ``<log_dir>/<command>.log``
+    (``processes`` stops every one still running when its block ends)."""
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
@@ -80,25 +81,18 @@ class Processes:
 
     def stop(self, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> int:
         """SIGTERM (a graceful stop), SIGKILL after ``timeout``; the exit code."""
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout)
         if proc in self.running:
             self.running.remove(proc)
         return proc.returncode
 
-    def __enter__(self) -> Processes:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        for proc in reversed(list(self.running)):
-            self.stop(proc, 30)
+@contextlib.contextmanager
+def processes(log_dir: Path) -> Iterator[Processes]:
+    """The processes started in the block, stopped when it ends (also by an error)."""
+    started = Processes(log_dir)
+    try:
+        yield started
+    finally:
+        for proc in reversed(started.running):
+            stop_process(proc, 30)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks._stack import VENDOR_TOKEN, Processes, stack_env
+from benchmarks._stack import VENDOR_TOKEN, processes, stack_env
 from foundation.broker import LocalBroker
 from foundation.kafka import ensure_topics
 from foundation.settings import Settings
@@ -81,7 +81,7 @@ def scenario(latency_ms: int, permits: int) -> tuple[float, float]:
             PARKSTREAM_SANDBOX_FAULT_LATENCY_MS=str(latency_ms),
         )
         ensure_topics(Settings.from_env(env))
-        with Processes(Path(tmp)) as procs:
+        with processes(Path(tmp)) as procs:
             for command in ("sandbox", "worker", "gateway"):
                 procs.start(command, env)
             time.sleep(3)  # the worker joins its group and recovers its tables

@@ -60,7 +60,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks._stack import Processes, stack_env
+from benchmarks._stack import Processes, processes, stack_env
 from consumers.journal import done_entry
 from consumers.sessions import session_key
 from foundation.broker import LocalBroker
@@ -517,7 +517,7 @@ def check_seeding(tmp: Path) -> list[str]:
     """Seed ``CHECK_SESSIONS`` sessions; a worker of each store must recover them exactly."""
     lines = []
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-    with LocalBroker(log_path=tmp / "broker.log") as broker, Processes(tmp) as procs:
+    with LocalBroker(log_path=tmp / "broker.log") as broker, processes(tmp) as procs:
         env = stack_env(broker.bootstrap_servers, tmp / "data")
         settings = Settings.from_env(env)
         ensure_topics(settings)
@@ -553,7 +553,7 @@ class SizeReport:
 def recovery(tmp: Path, sessions: int, runs: int, profile: bool) -> SizeReport:
     """Seed ``sessions``; then, ``runs`` times: RocksDB cold, RocksDB warm, memory. With
     ``profile``, the first run's cold and memory starts are sampled by py-spy."""
-    with LocalBroker(log_path=tmp / "broker.log") as broker, Processes(tmp) as procs:
+    with LocalBroker(log_path=tmp / "broker.log") as broker, processes(tmp) as procs:
         data = tmp / "data"
         env = stack_env(broker.bootstrap_servers, data, PARKSTREAM_LOG_LEVEL="info")
         settings = Settings.from_env(env)
@@ -614,7 +614,7 @@ class LiveReport:
 
 def live(tmp: Path, store: str, sessions: int) -> LiveReport:
     """Publish ``sessions`` sessions (push, update, delete); sample the worker's RSS."""
-    with LocalBroker(log_path=tmp / "broker.log") as broker, Processes(tmp) as procs:
+    with LocalBroker(log_path=tmp / "broker.log") as broker, processes(tmp) as procs:
         env = stack_env(broker.bootstrap_servers, tmp / "data", PARKSTREAM_TABLE_STORE=store)
         settings = Settings.from_env(env)
         ensure_topics(settings)
