@@ -423,16 +423,22 @@ def _profile(pid: int, path: Path) -> subprocess.Popen[bytes] | None:
 
 
 # Where a recovering worker's CPU goes: a sample counts for the first group any of its
-# frames belongs to (py-spy's raw stacks, ``file:line`` per frame).
+# frames belongs to (py-spy's raw stacks, ``function (file:line)`` per frame).
 PROFILE_GROUPS = (
-    ("RocksDB writes (rocksdict)", ("apply_changelog_batch (faust/stores/rocksdb.py", "rocksdict")),
-    ("memory store apply", ("faust/stores/memory.py",)),
-    ("Kafka fetch and record parsing (aiokafka)", ("aiokafka/",)),
+    ("decoding keys and values (JSON)", ("faust/serializers/",)),
+    ("RocksDB writes", ("faust/stores/rocksdb.py", "rocksdict")),
+    ("memory store writes", ("faust/stores/memory.py",)),
     (
-        "Faust's per-record recovery (events, buffers, offsets)",
-        ("faust/tables/", "faust/transport/"),
+        "recovery bookkeeping per record (remaining offsets)",
+        ("Recovery.need_recovery", "Recovery.active_remaining", "_maybe_signal_recovery_end"),
     ),
-    ("other", ("",)),
+    ("aiokafka's consumer thread (fetch, record parsing)", ("WorkerThread.run", "aiokafka/")),
+    (
+        "Faust's per-record delivery (messages, events, tasks)",
+        ("faust/transport/", "faust/tables/", "faust/channels", "faust/topics"),
+    ),
+    ("event loop (select, callbacks)", ("asyncio/", "selectors.py")),
+    ("other (start-up: imports, services)", ("",)),
 )
 
 
