@@ -20,6 +20,9 @@ this machine and ``PARKSTREAM_PRODUCER_BATCH_MESSAGES=1`` (docs/local-broker.md)
    applies them to the sandbox Controller; the worker's RSS is sampled against the
    sessions whose delete was applied.
 
+``PARKSTREAM_BENCH_REPLOT=a.json[,b.json]`` measures nothing: it draws the plot from the
+figures earlier runs saved beside theirs (e.g. one run's 100,000 and another's 1,000,000).
+
 Seeding. Live traffic reaches ~40 sessions a second here, so the large tables are
 written straight into the changelogs: per session the final records the worker leaves
 after its push, update and delete (a compacted changelog's content): the ``sessions``
@@ -696,6 +699,7 @@ def plot(lives: list[LiveReport], sizes: list[SizeReport], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     colours = {"rocksdb": "tab:blue", "memory": "tab:orange"}
     figure, (memory_axes, time_axes) = plt.subplots(1, 2, figsize=(13, 5.2))
@@ -725,6 +729,9 @@ def plot(lives: list[LiveReport], sizes: list[SizeReport], path: Path) -> None:
                 ),
             )
     memory_axes.set_xscale("log")
+    memory_axes.set_yscale("log")
+    memory_axes.yaxis.set_major_formatter(ticker.ScalarFormatter())
+    memory_axes.yaxis.set_minor_formatter(ticker.NullFormatter())
     memory_axes.set_xlabel("sessions in the tables (live: sessions applied so far)")
     memory_axes.set_ylabel("worker RSS (MiB)")
     memory_axes.set_title("Worker memory")
@@ -743,15 +750,17 @@ def plot(lives: list[LiveReport], sizes: list[SizeReport], path: Path) -> None:
             highs.append(max(seconds, default=0.0) - middle)
         positions = [i + (offset - 1) * width for i in range(len(sizes))]
         colour = {"cold": "tab:blue", "warm": "tab:cyan", "memory": "tab:orange"}[way]
-        time_axes.bar(
+        bars = time_axes.bar(
             positions, heights, width, yerr=[lows, highs], label=label, color=colour, capsize=3
         )
+        time_axes.bar_label(bars, fmt="%.0f s", fontsize=8, padding=2)
     time_axes.set_xticks(
         range(len(sizes)), [f"{size.seeded.sessions:,} sessions" for size in sizes]
     )
     time_axes.set_ylabel("seconds from process start to /readyz 200")
     time_axes.set_title("Start to ready (median, range over runs)")
     time_axes.set_yscale("log")
+    time_axes.yaxis.set_major_formatter(ticker.ScalarFormatter())
     time_axes.grid(True, axis="y", which="both", alpha=0.3)
     time_axes.legend(fontsize=8)
     figure.suptitle("parkstream worker tables: memory and recovery (benchmarks/tables.py)")
@@ -764,6 +773,35 @@ def _exit_on_signal(signum: int, frame: Any) -> None:
     raise SystemExit(f"stopped by signal {signum}")
 
 
+def load(path: Path) -> tuple[list[LiveReport], list[SizeReport]]:
+    """The figures ``save`` wrote."""
+    figures = json.loads(path.read_text())
+    lives = [
+        LiveReport(r["store"], [(n, rss) for n, rss in r["samples"]], r["seconds"])
+        for r in figures["live"]
+    ]
+    sizes = [
+        SizeReport(SeedReport(**r["seeded"]), [Start(**s) for s in r["starts"]], r["broker_rss"])
+        for r in figures["seeded"]
+    ]
+    return lives, sizes
+
+
+def replot(paths: list[Path]) -> None:
+    """Draw the plot (and write its JSON) from the figures of earlier runs: their live
+    reports and seeded sizes together, sizes in order."""
+    lives: list[LiveReport] = []
+    sizes: list[SizeReport] = []
+    for path in paths:
+        more_lives, more_sizes = load(path)
+        lives += more_lives
+        sizes += more_sizes
+    sizes.sort(key=lambda size: size.seeded.sessions)
+    plot(lives, sizes, PLOT)
+    save(lives, sizes, PLOT.with_suffix(".json"))
+    print(f"  plot: {PLOT}, from {', '.join(map(str, paths))}")
+
+
 def save(lives: list[LiveReport], sizes: list[SizeReport], path: Path) -> None:
     """The figures behind the plot, as JSON beside it."""
     figures = {"live": [asdict(r) for r in lives], "seeded": [asdict(r) for r in sizes]}
@@ -771,6 +809,10 @@ def save(lives: list[LiveReport], sizes: list[SizeReport], path: Path) -> None:
 
 
 def main() -> None:
+    earlier = os.environ.get("PARKSTREAM_BENCH_REPLOT")  # JSON files of earlier runs
+    if earlier:
+        replot([Path(name) for name in earlier.split(",")])
+        return
     print(
         f"tables: seeding check ({CHECK_SESSIONS:,} sessions), start to ready with "
         f"{', '.join(f'{n:,} x {r} runs' for n, r in zip(SIZES, RUNS, strict=True))} seeded sessions, "
