@@ -283,6 +283,7 @@ def seed(settings: Settings, sessions: int, check: list[Session]) -> SeedReport:
 
 def _seed_range(first: int, stop: int) -> int:
     """Produce sessions ``first`` to ``stop`` (in a seeding process); the records sent."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool ends its processes with it
     settings: Settings = _SEEDING["settings"]
     tables: dict[str, faust.Table[Any, Any]] = _SEEDING["tables"]
     check: list[Session] = _SEEDING["check"]
