@@ -78,10 +78,13 @@ from schemas.status import SessionState
 from streams.plan import command_id
 from streams.planning import dedupe_key
 
+# Empty: no seeded sizes, only the seeding check and the live part.
 SIZES = [
-    int(n) for n in os.environ.get("PARKSTREAM_BENCH_TABLE_SESSIONS", "100000,1000000").split(",")
+    int(n)
+    for n in os.environ.get("PARKSTREAM_BENCH_TABLE_SESSIONS", "100000,1000000").split(",")
+    if n
 ]
-# Runs per size: the cold and memory starts at 1,000,000 sessions take ~20 minutes each here.
+# Runs per size: the cold and memory starts at 1,000,000 sessions take ~45 minutes each here.
 RUNS = [int(n) for n in os.environ.get("PARKSTREAM_BENCH_TABLE_RUNS", "2,1").split(",")]
 RUNS += RUNS[-1:] * (len(SIZES) - len(RUNS))
 del RUNS[len(SIZES) :]
