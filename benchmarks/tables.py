@@ -9,7 +9,7 @@ this machine and ``PARKSTREAM_PRODUCER_BATCH_MESSAGES=1`` (docs/local-broker.md)
    and skip a repeated update of one by its journal entry, with no Controller call. Any
    difference raises: the figures below would measure the wrong tables.
 2. **Start to ready, RSS once ready**, for each size in ``PARKSTREAM_BENCH_TABLE_SESSIONS``
-   (default 100,000 and 1,000,000 sessions), ``PARKSTREAM_BENCH_TABLE_RUNS`` times (2):
+   (default 100,000 and 1,000,000 sessions), ``PARKSTREAM_BENCH_TABLE_RUNS`` times (2, 1):
    RocksDB cold (data dir wiped: every table rebuilt from its changelog), RocksDB warm
    (the data dir the cold start left), and the memory store (always rebuilt). Time from
    the worker's process start to its first ``/readyz`` 200; the phases come from Faust's
@@ -84,14 +84,14 @@ SIZES = [
     for n in os.environ.get("PARKSTREAM_BENCH_TABLE_SESSIONS", "100000,1000000").split(",")
     if n
 ]
-# Runs per size: the cold and memory starts at 1,000,000 sessions take ~45 minutes each here.
+# Runs per size: the cold and memory starts at 1,000,000 sessions take ~50 minutes each here.
 RUNS = [int(n) for n in os.environ.get("PARKSTREAM_BENCH_TABLE_RUNS", "2,1").split(",")]
 RUNS += RUNS[-1:] * (len(SIZES) - len(RUNS))
 del RUNS[len(SIZES) :]
 LIVE_SESSIONS = int(os.environ.get("PARKSTREAM_BENCH_LIVE_SESSIONS", "10000"))
 PLOT = Path(os.environ.get("PARKSTREAM_BENCH_PLOT", Path(__file__).with_name("tables.png")))
 # A worker not ready after this long is reported as such (and stopped).
-READY_TIMEOUT = float(os.environ.get("PARKSTREAM_BENCH_READY_TIMEOUT", "2400"))
+READY_TIMEOUT = float(os.environ.get("PARKSTREAM_BENCH_READY_TIMEOUT", "4800"))
 CHECK_SESSIONS = 2000
 SEED_PROCESSES = 2
 # Seconds after a worker stopped before the next one starts (see ``recovery``).
@@ -734,6 +734,7 @@ def plot(lives: list[LiveReport], sizes: list[SizeReport], path: Path) -> None:
             )
     memory_axes.set_xscale("log")
     memory_axes.set_yscale("log")
+    memory_axes.yaxis.set_major_locator(ticker.FixedLocator([50, 100, 200, 500, 1000, 2000, 5000]))
     memory_axes.yaxis.set_major_formatter(ticker.ScalarFormatter())
     memory_axes.yaxis.set_minor_formatter(ticker.NullFormatter())
     memory_axes.set_xlabel("sessions in the tables (live: sessions applied so far)")
@@ -745,19 +746,34 @@ def plot(lives: list[LiveReport], sizes: list[SizeReport], path: Path) -> None:
     ways = (("cold", "RocksDB cold"), ("warm", "RocksDB warm"), ("memory", "memory store"))
     width = 0.8 / len(ways)
     for offset, (way, label) in enumerate(ways):
-        heights, lows, highs = [], [], []
+        heights, lows, highs, labels = [], [], [], []
         for size in sizes:
             seconds = [s.seconds for s in size.starts if s.way == way and s.seconds is not None]
             middle = statistics.median(seconds) if seconds else 0.0
             heights.append(middle)
             lows.append(middle - min(seconds, default=0.0))
             highs.append(max(seconds, default=0.0) - middle)
+            tried = any(s.way == way for s in size.starts)
+            labels.append(f"{middle:.0f} s" if seconds else "not ready" if tried else "not run")
         positions = [i + (offset - 1) * width for i in range(len(sizes))]
         colour = {"cold": "tab:blue", "warm": "tab:cyan", "memory": "tab:orange"}[way]
         bars = time_axes.bar(
             positions, heights, width, yerr=[lows, highs], label=label, color=colour, capsize=3
         )
-        time_axes.bar_label(bars, fmt="%.0f s", fontsize=8, padding=2)
+        time_axes.bar_label(bars, labels=labels, fontsize=8, padding=2)
+        for position, height, label in zip(positions, heights, labels, strict=True):
+            if not height:  # no bar on a log scale: say why at its foot
+                time_axes.annotate(
+                    label,
+                    (position, 1.0),
+                    xycoords=("data", "axes fraction"),
+                    rotation=90,
+                    ha="center",
+                    va="top",
+                    fontsize=8,
+                    xytext=(0, -4),
+                    textcoords="offset points",
+                )
     time_axes.set_xticks(
         range(len(sizes)), [f"{size.seeded.sessions:,} sessions" for size in sizes]
     )
