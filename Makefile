@@ -46,7 +46,14 @@ test: system-deps lint
 	cat $(VENV)/test-beside.log; \
 	test $$e2e -eq 0 && test $$others -eq 0
 
-bench: install
+# The benchmarks' own extra (matplotlib, for the plots) on top of the test set-up.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: install $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -25,18 +23,18 @@ from pathlib import Path
 
 import aiohttp
 
-from foundation.broker import LocalBroker, free_port, wait_for_port
+from benchmarks._stack import VENDOR_TOKEN, processes, stack_env
+from foundation.broker import LocalBroker
 from foundation.kafka import ensure_topics
 from foundation.settings import Settings
 
 PERMITS = int(os.environ.get("PARKSTREAM_BENCH_PERMITS", "4000"))
 VENDORS = 64
-TOKEN = "bench-vendor-token"
 
 
 def _permit(index: int, start: datetime) -> dict[str, str]:
     return {
-        "apiToken": TOKEN,
+        "apiToken": VENDOR_TOKEN,
         "Amount": "4.50",
         "CurrencyID": "CAD",
         "LicencePlate": f"BN{index:06d}",
@@ -76,50 +74,18 @@ async def _run(env: dict[str, str], permits: int) -> tuple[float, float]:
 
 def scenario(latency_ms: int, permits: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp, LocalBroker() as broker:
-        env = {
-            **os.environ,
-            "PARKSTREAM_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "PARKSTREAM_TOPIC_PARTITIONS": "6",
-            # One broker: one replica (PARKSTREAM_TOPIC_REPLICATION_FACTOR in README.md).
-            "PARKSTREAM_TOPIC_REPLICATION_FACTOR": "1",
-            "PARKSTREAM_TOPIC_MIN_INSYNC_REPLICAS": "1",
-            "PARKSTREAM_PRODUCER_BATCH_MESSAGES": os.environ.get("PARKSTREAM_BENCH_BATCH", "1"),
-            "PARKSTREAM_CONTROLLER_API_TOKEN": "bench-controller-token",
-            "PARKSTREAM_VENDOR_TOKENS": f"bench={TOKEN}",
-            "PARKSTREAM_GATEWAY_PORT": str(free_port()),
-            "PARKSTREAM_GATEWAY_OPS_PORT": str(free_port()),
-            "PARKSTREAM_SANDBOX_PORT": str(free_port()),
-            "PARKSTREAM_WORKER_WEB_PORT": str(free_port()),
-            "PARKSTREAM_DATA_DIR": tmp,
-            "PARKSTREAM_LOG_LEVEL": "warning",
-            "PARKSTREAM_SANDBOX_FAULT_LATENCY_MS": str(latency_ms),
-            "PARKSTREAM_SANDBOX_JOURNAL_SIZE": "100",
-        }
-        env["PARKSTREAM_CONTROLLER_URL"] = f"http://127.0.0.1:{env['PARKSTREAM_SANDBOX_PORT']}"
+        env = stack_env(
+            broker.bootstrap_servers,
+            Path(tmp),
+            PARKSTREAM_PRODUCER_BATCH_MESSAGES=os.environ.get("PARKSTREAM_BENCH_BATCH", "1"),
+            PARKSTREAM_SANDBOX_FAULT_LATENCY_MS=str(latency_ms),
+        )
         ensure_topics(Settings.from_env(env))
-        procs = []
-        try:
-            for command, port in (
-                ("sandbox", "PARKSTREAM_SANDBOX_PORT"),
-                ("worker", "PARKSTREAM_WORKER_WEB_PORT"),
-                ("gateway", "PARKSTREAM_GATEWAY_PORT"),
-            ):
-                log = open(Path(tmp) / f"{command}.log", "wb")  # noqa: SIM115
-                procs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "parkstream.cli", command],
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-                wait_for_port("127.0.0.1", int(env[port]), 60)
+        with processes(Path(tmp)) as procs:
+            for command in ("sandbox", "worker", "gateway"):
+                procs.start(command, env)
             time.sleep(3)  # the worker joins its group and recovers its tables
             return asyncio.run(_run(env, permits))
-        finally:
-            for proc in reversed(procs):
-                proc.terminate()
-                proc.wait(30)
 
 
 def main() -> None:

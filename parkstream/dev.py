@@ -127,7 +127,8 @@ def _wait_started(proc: subprocess.Popen[bytes], name: str, port: int, log_dir: 
                 ) from None
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """SIGTERM (a graceful stop), then SIGKILL after ``timeout``; also used by benchmarks/."""
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
@@ -223,7 +224,7 @@ def run_dev(settings: Settings, demo_rate: float = 2.0) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for proc in reversed(children):
-            _stop(proc)
+            stop_process(proc)
         broker.stop()
         print("parkstream dev stopped.", flush=True)
     failed = [p for p in children if p.returncode not in (0, -signal.SIGTERM, None)]
