@@ -349,6 +349,7 @@ class Dispatcher:
                 key=message.key, value=codec().encode("ControllerResult", result)
             ),
             lease,
+            "results",
         )
         EVENTS_PRODUCED.labels("results").inc()
 

@@ -202,7 +202,7 @@ class Planning:
                 return None
             self._seen_pending[planned.dedupe_key] = planned.dedupe_state
             command_acked = await sent(
-                worker.commands_topic.send(key=event.key, value=value), lease
+                worker.commands_topic.send(key=event.key, value=value), lease, "commands"
             )
             EVENTS_PRODUCED.labels("commands").inc()
             return self._record_seen(planned, command_acked, lease)

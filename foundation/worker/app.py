@@ -264,6 +264,7 @@ class WorkerApp:
                 key=message.key, value=codec().encode("DeadLetter", record), headers=headers
             ),
             lease,
+            "dlq",
         )
         DEAD_LETTERS.labels(record["reason"], str(record["error_code"] or "")).inc()
         EVENTS_PRODUCED.labels("dlq").inc()

@@ -70,9 +70,10 @@ async def _bounded(awaitable: Awaitable[Any], what: str) -> Any:
         raise WriteTimeout(f"{what} not acknowledged in {ACK_TIMEOUT_SECONDS:.0f} s") from None
 
 
-async def sent(sending: Awaitable[Any], lease: Lease) -> asyncio.Future[Any]:
+async def sent(sending: Awaitable[Any], lease: Lease, record: str) -> asyncio.Future[Any]:
     """Await ``topic.send(...)`` (the producer admits the record: it is queued, in order);
-    return the future of its acknowledgement. Raises ``Revoked`` for a void lease."""
+    return the future of its acknowledgement, timed as ``record`` (``ACK_LATENCY``: a table
+    name, or ``commands``, ``results``, ``dlq``). Raises ``Revoked`` for a void lease."""
     try:
         lease.check_write()
     except BaseException:
@@ -81,25 +82,13 @@ async def sent(sending: Awaitable[Any], lease: Lease) -> asyncio.Future[Any]:
         raise
     began = time.perf_counter()
     acked: asyncio.Future[Any] = await _bounded(sending, "record")
-    acked.add_done_callback(functools.partial(_observe_ack, began))
+    acked.add_done_callback(functools.partial(_observe_ack, ACK_LATENCY.labels(record), began))
     return acked
 
 
-def record_kind(topic: str) -> str:
-    """The short name of a topic the worker writes: ``journal`` for the journal table's
-    changelog, ``results`` for ``<prefix>parkstream.results.v1``."""
-    if topic.endswith("-changelog"):
-        return topic.removesuffix("-changelog").rsplit("-", 1)[-1]
-    parts = topic.split(".")
-    return parts[-2] if len(parts) >= 3 else topic
-
-
-def _observe_ack(began: float, acked: asyncio.Future[Any]) -> None:
-    if acked.cancelled() or acked.exception() is not None:
-        return
-    channel = getattr(getattr(acked, "message", None), "channel", None)
-    kind = record_kind(channel.get_topic_name()) if channel is not None else "other"
-    ACK_LATENCY.labels(kind).observe(time.perf_counter() - began)
+def _observe_ack(latency: Any, began: float, acked: asyncio.Future[Any]) -> None:
+    if not acked.cancelled() and acked.exception() is None:
+        latency.observe(time.perf_counter() - began)
 
 
 async def acknowledged_all(acks: Iterable[asyncio.Future[Any]]) -> None:
@@ -109,9 +98,9 @@ async def acknowledged_all(acks: Iterable[asyncio.Future[Any]]) -> None:
         await _bounded(asyncio.gather(*(asyncio.shield(a) for a in pending)), "record")
 
 
-async def acknowledged(sending: Awaitable[Any], lease: Lease) -> None:
+async def acknowledged(sending: Awaitable[Any], lease: Lease, record: str) -> None:
     """Send one record (``topic.send(...)``) and return once Kafka acknowledged it."""
-    await acknowledged_all([await sent(sending, lease)])
+    await acknowledged_all([await sent(sending, lease, record)])
 
 
 async def send_table_writes(
@@ -136,7 +125,7 @@ async def send_table_writes(
             value_serializer="raw" if value is None else table.value_serializer,
             callback=functools.partial(_apply_acknowledged, store, key, value),
         )
-        acks.append(await sent(sending, lease))
+        acks.append(await sent(sending, lease, table.name))
     return acks
 
 
