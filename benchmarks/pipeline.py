@@ -18,31 +18,18 @@ import asyncio
 import os
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 
-from benchmarks._stack import VENDOR_TOKEN, processes, stack_env
+from benchmarks._stack import permit, processes, stack_env
 from foundation.broker import LocalBroker
 from foundation.kafka import ensure_topics
 from foundation.settings import Settings
 
 PERMITS = int(os.environ.get("PARKSTREAM_BENCH_PERMITS", "4000"))
 VENDORS = 64
-
-
-def _permit(index: int, start: datetime) -> dict[str, str]:
-    return {
-        "apiToken": VENDOR_TOKEN,
-        "Amount": "4.50",
-        "CurrencyID": "CAD",
-        "LicencePlate": f"BN{index:06d}",
-        "zone": "Lot 4",
-        "permitNo": f"BENCH-{index}",
-        "startTime": start.strftime("%Y-%m-%dT%H:%M:%S"),
-        "endTime": (start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"),
-    }
 
 
 async def _run(env: dict[str, str], permits: int) -> tuple[float, float]:
@@ -56,7 +43,7 @@ async def _run(env: dict[str, str], permits: int) -> tuple[float, float]:
 
         async def vendor(first: int) -> None:
             for index in range(first, permits, VENDORS):
-                async with http.post(gateway, json=_permit(index, start)) as answer:
+                async with http.post(gateway, json=permit(index, start)) as answer:
                     answer.raise_for_status()
                     await answer.read()
 
