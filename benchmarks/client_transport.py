@@ -25,11 +25,12 @@ import os
 import statistics
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from multiprocessing.connection import Connection
+from typing import Any
 
 import aiohttp
 import httpx
@@ -120,7 +121,8 @@ def _serve(conn: Connection, cpu: int | None) -> None:
 def _server_stats(base: str, reset: bool = False) -> dict[str, int]:
     request = urllib.request.Request(f"{base}/__stats", method="POST" if reset else "GET")
     with urllib.request.urlopen(request, timeout=5) as answer:
-        return json.load(answer)
+        stats: dict[str, int] = json.load(answer)
+        return stats
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -273,7 +275,7 @@ async def controller_client(stack: str, target: Target) -> Result:
         return await _measure(stack, call, target)
 
 
-STACKS: dict[str, Callable[[str, Target], Awaitable[Result]]] = {
+STACKS: dict[str, Callable[[str, Target], Coroutine[Any, Any, Result]]] = {
     "httpx + AsyncHTTPTransport (default)": httpx_default,
     "httpx + httpx_aiohttp.AiohttpTransport": httpx_over_aiohttp,
     "aiohttp.ClientSession": plain_aiohttp,

@@ -111,7 +111,7 @@ def build(settings: Settings) -> faust.App:
             await client.aclose()
 
     app.page("/metrics")(metrics)
-    app.on_before_shutdown.connect(close_client)
+    app.on_before_shutdown.connect(close_client)  # type: ignore[arg-type]
     return app
 
 

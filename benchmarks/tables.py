@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
-from aiokafka.partitioner import DefaultPartitioner  # type: ignore[import-untyped]
+from aiokafka.partitioner import DefaultPartitioner
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from prometheus_client.parser import text_string_to_metric_families

@@ -273,7 +273,7 @@ class Result:
             )
         if self.e2e_worker[0] is not None:
             p50, p99 = self.e2e_worker
-            parts.append(f"worker e2e p50 {1000 * p50:.0f} p99 {1000 * (p99 or 0):.0f} ms")
+            parts.append(f"worker e2e p50 {1000 * (p50 or 0):.0f} p99 {1000 * (p99 or 0):.0f} ms")
         produce = self.produce()
         if produce:
             parts.append(

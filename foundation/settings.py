@@ -86,20 +86,27 @@ def _vendor_tokens(raw: str) -> dict[str, str]:
     return tokens
 
 
-def _vendor_tokens_file(raw: str) -> Path:
-    path = Path(raw)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"cannot read the file ({exc.strerror or exc})") from None
-    _vendor_tokens_text(text)  # refuse a malformed file at start, not at the first request
-    return path
-
-
-def _vendor_tokens_text(text: str) -> dict[str, str]:
-    """``name=token`` entries, one a line or comma-separated; blank and ``#`` lines skipped."""
+def _entries_text(text: str) -> str:
+    """A file of entries, one a line (blank and ``#`` lines skipped), as one comma-separated
+    value, the form the variable takes."""
     lines = (line.strip() for line in text.splitlines())
-    return _vendor_tokens(",".join(line for line in lines if line and not line.startswith("#")))
+    return ",".join(line for line in lines if line and not line.startswith("#"))
+
+
+def _entries_file(parse: Callable[[str], object]) -> Callable[[str], Path]:
+    """The parser of a variable naming a file of ``parse`` entries: a file that cannot be
+    read or holds a malformed entry is refused at start, not at the first request."""
+
+    def checked(raw: str) -> Path:
+        path = Path(raw)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot read the file ({exc.strerror or exc})") from None
+        parse(_entries_text(text))
+        return path
+
+    return checked
 
 
 def _vendor_grants(raw: str) -> dict[str, tuple[str, ...]]:
@@ -115,22 +122,6 @@ def _vendor_grants(raw: str) -> dict[str, tuple[str, ...]]:
             raise ValueError(f"names vendor {name.strip()!r} twice")
         grants[name.strip()] = endpoints
     return grants
-
-
-def _vendor_grants_file(raw: str) -> Path:
-    path = Path(raw)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"cannot read the file ({exc.strerror or exc})") from None
-    _vendor_grants_text(text)  # refuse a malformed file at start
-    return path
-
-
-def _vendor_grants_text(text: str) -> dict[str, tuple[str, ...]]:
-    """``name=endpoint[+endpoint...]`` entries, one a line; blank and ``#`` lines skipped."""
-    lines = (line.strip() for line in text.splitlines())
-    return _vendor_grants(",".join(line for line in lines if line and not line.startswith("#")))
 
 
 def _reference_secret(raw: str) -> str:
@@ -280,11 +271,15 @@ class Settings:
     default_plate_type: str = _env("DEFAULT_PLATE_TYPE", default="")
     user_types_refresh: float = _env("USER_TYPES_REFRESH_SECONDS", _positive_float, default=300.0)
     vendor_tokens: dict[str, str] = _secret("VENDOR_TOKENS", _vendor_tokens, default_factory=dict)
-    vendor_tokens_file: Path | None = _env("VENDOR_TOKENS_FILE", _vendor_tokens_file, default=None)
+    vendor_tokens_file: Path | None = _env(
+        "VENDOR_TOKENS_FILE", _entries_file(_vendor_tokens), default=None
+    )
     vendor_grants: dict[str, tuple[str, ...]] = _env(
         "VENDOR_GRANTS", _vendor_grants, default_factory=dict
     )
-    vendor_grants_file: Path | None = _env("VENDOR_GRANTS_FILE", _vendor_grants_file, default=None)
+    vendor_grants_file: Path | None = _env(
+        "VENDOR_GRANTS_FILE", _entries_file(_vendor_grants), default=None
+    )
     reference_secret: str = _secret(
         "REFERENCE_SECRET", _reference_secret, default=DEV_REFERENCE_SECRET
     )
@@ -340,7 +335,9 @@ class Settings:
         merged = dict(self.vendor_tokens)
         if self.vendor_tokens_file is not None:
             try:
-                from_file = _vendor_tokens_text(self.vendor_tokens_file.read_text("utf-8"))
+                from_file = _vendor_tokens(
+                    _entries_text(self.vendor_tokens_file.read_text("utf-8"))
+                )
             except (OSError, ValueError) as exc:
                 raise SettingsError(f"{PREFIX}VENDOR_TOKENS_FILE: {exc}") from None
             for name, token in from_file.items():
@@ -359,7 +356,7 @@ class Settings:
             variable = f"{PREFIX}VENDOR_GRANTS_FILE"
             try:
                 text = self.vendor_grants_file.read_text("utf-8")
-                sources.append((variable, _vendor_grants_text(text)))
+                sources.append((variable, _vendor_grants(_entries_text(text))))
             except (OSError, ValueError) as exc:
                 raise SettingsError(f"{variable}: {exc}") from None
         return sources

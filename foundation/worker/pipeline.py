@@ -104,8 +104,7 @@ class OrderedPipeline:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            log.exception('agent failed; stopping the worker agent="%s"', self.name)
-            self._on_failure(exc)
+            self._failed(exc)
             raise
         finally:
             for task in list(self._tails):
@@ -121,14 +120,17 @@ class OrderedPipeline:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            log.exception('agent failed; stopping the worker agent="%s"', self.name)
-            self._on_failure(exc)
+            self._failed(exc)
             return
         else:
             self._finished(event, delivery)
         finally:
             self._ownership.end_work()
             self._room.release()
+
+    def _failed(self, exc: BaseException) -> None:
+        log.exception('agent failed; stopping the worker agent="%s"', self.name)
+        self._on_failure(exc)
 
     def _finished(self, event: faust.EventT[Any], delivery: int) -> None:
         self.acks.finished(event, delivery)
