@@ -26,8 +26,7 @@ vendor's answer, which the gateway sends after Kafka's ack, to the sandbox's ans
 permit from the sandbox journal; and parkstream's own ``parkstream_end_to_end_seconds``);
 acknowledgement latency per record type (p50 from the buckets, mean) and records per
 produce request with the produce round trip, both from aiokafka wrapped by
-``benchmarks._produce_count`` (the worker's ``parkstream_write_ack_seconds{record}`` labels
-every record ``other`` with this Faust).
+``benchmarks._produce_count`` (the same wrapper for both workers).
 
 Sizes: ``PARKSTREAM_BENCH_SECONDS`` (20), ``PARKSTREAM_BENCH_ROUNDS`` (3),
 ``PARKSTREAM_BENCH_COMMANDS`` (the backlog; default: enough for 2,500 calls/s, or C/L
@@ -35,7 +34,9 @@ when lower, for the whole window), ``PARKSTREAM_BENCH_SCENARIOS`` (``32/50,128/2
 ``PARKSTREAM_BENCH_MODES`` (``backlog,live``), ``PARKSTREAM_BENCH_DRAIN_SECONDS`` (10).
 A quick check: ``PARKSTREAM_BENCH_ROUNDS=1 PARKSTREAM_BENCH_SECONDS=5
 PARKSTREAM_BENCH_SCENARIOS=32/50 python -m benchmarks throughput``.
-Results: BENCHMARKS.md, "Throughput against a plain Faust agent".
+Each run writes its tables, with the machine and the sizes it ran with, to
+``PARKSTREAM_BENCH_REPORT`` (``benchmarks/throughput.md``); BENCHMARKS.md, "Throughput
+against a plain Faust agent", quotes and reads them.
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ from streams.plan import command_for_session_event
 
 def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
+
+
+REPORT = Path(
+    os.environ.get("PARKSTREAM_BENCH_REPORT") or Path(__file__).resolve().parent / "throughput.md"
+)
 
 
 SECONDS = _env_int("PARKSTREAM_BENCH_SECONDS", 20)
@@ -578,6 +584,26 @@ def machine() -> str:
     )
 
 
+def write_report(report: str, chosen: Sequence[Scenario], failed: Sequence[str]) -> None:
+    """The run's tables, with when, what and how big, to ``REPORT`` (a Markdown file)."""
+    sizes = (
+        f"{ROUNDS} rounds, {SECONDS} s windows, scenarios {', '.join(map(str, chosen))}, "
+        f"modes {', '.join(MODES)}, backlogs {', '.join(str(s.backlog) for s in chosen)} commands"
+    )
+    lines = [
+        "# Throughput against a plain Faust agent: the latest run",
+        "",
+        f"`python -m benchmarks throughput`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {sizes}. "
+        "Written by the benchmark; BENCHMARKS.md says how to read it.",
+        "",
+        report,
+        *(["", "Failed measurements:", *(f"- {line}" for line in failed)] if failed else []),
+        "",
+    ]
+    REPORT.write_text("\n".join(lines), encoding="utf-8")
+    print(f"(tables written to {REPORT})")
+
+
 def main() -> None:
     chosen = scenarios()
     print(
@@ -603,7 +629,11 @@ def main() -> None:
                     results.append(measured)
                     print(f"  round {round_ + 1}: {measured.line()}", flush=True)
     minutes = (time.perf_counter() - began) / 60
-    print(f"\n{machine()}\n\n{table(results)}\n\n{ack_table(results)}\n")
-    print(f"({len(results)} measurements in {minutes:.1f} min)")
+    report = (
+        f"{machine()}\n\n{table(results)}\n\n{ack_table(results)}\n\n"
+        f"({len(results)} measurements in {minutes:.1f} min)"
+    )
+    print(f"\n{report}")
+    write_report(report, chosen, failed)
     if failed:
         raise RuntimeError(f"{len(failed)} measurement(s) failed: {'; '.join(failed)}")
