@@ -110,9 +110,11 @@ for _outcome in ("skipped", "reapplied", "pushed_again", "in_doubt"):
 # Transient failures a validate/plate lookup may meet before the push is declared in doubt.
 LOOKUP_ATTEMPTS = 5
 
-# Keys (sessions) in flight per Controller call slot: while one key's journal writes wait
-# for Kafka, others use the slot (BENCHMARKS.md, "Throughput").
-KEYS_PER_CALL_SLOT = 4
+# Keys (sessions) in flight per Controller call slot. More than one lets other keys use a
+# slot while one key's journal writes wait for Kafka; measured, 4 cost more CPU per command
+# than it saved in waiting on this CPU-bound worker, so it is 1 (BENCHMARKS.md, "What issue
+# 15's directions gave").
+KEYS_PER_CALL_SLOT = 1
 
 # Applying these twice has the effect of applying them once (docs/delivery.md): a crash or a
 # lost answer just sends them again, so they are called without a journal intent.
@@ -703,8 +705,8 @@ class Dispatcher:
             self.acks.finished(event, delivery)
             worker.watchdog.progressed()
 
-        # More keys in flight than call slots: a command holds a slot only for its Controller
-        # call (``self._calls``), not while its journal writes wait for Kafka.
+        # A command holds a call slot only for its Controller call (``self._calls``); with
+        # KEYS_PER_CALL_SLOT above 1, more keys are in flight than there are slots.
         keys = self.settings.controller_concurrency * KEYS_PER_CALL_SLOT
         scheduler: KeyedScheduler[tuple[int, faust.EventT[Any], Lease]] = KeyedScheduler(
             work, keys, max_outstanding=keys * 2, on_failure=worker.stop_worker

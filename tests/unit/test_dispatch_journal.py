@@ -48,8 +48,9 @@ async def test_an_update_redelivered_after_a_crash_before_its_done_is_sent_again
 
 
 async def test_a_call_waiting_for_a_slot_when_its_lease_ends_is_never_made():
-    """More keys in flight than call slots: a push whose intent is durable may wait for a
-    slot past the drain bound. Its owner has lost the partition by then: no call."""
+    """A push whose intent is durable may wait for a call slot past the drain bound (with
+    more keys in flight than slots, ``KEYS_PER_CALL_SLOT``). Its owner has lost the
+    partition by then: no call."""
     world = World(controller_concurrency=1)
     ownership = world.dispatcher.worker.ownership
     ownership.drain_seconds = 0.1
