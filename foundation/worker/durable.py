@@ -64,8 +64,10 @@ class WriteTimeout(RuntimeError):
 
 
 async def _bounded(awaitable: Awaitable[Any], what: str) -> Any:
+    # asyncio.timeout, not wait_for: the same bound without a task of its own per write.
     try:
-        return await asyncio.wait_for(awaitable, ACK_TIMEOUT_SECONDS)
+        async with asyncio.timeout(ACK_TIMEOUT_SECONDS):
+            return await awaitable
     except TimeoutError:
         raise WriteTimeout(f"{what} not acknowledged in {ACK_TIMEOUT_SECONDS:.0f} s") from None
 
@@ -82,8 +84,14 @@ async def sent(sending: Awaitable[Any], lease: Lease, record: str) -> asyncio.Fu
         raise
     began = time.perf_counter()
     acked: asyncio.Future[Any] = await _bounded(sending, "record")
-    acked.add_done_callback(functools.partial(_observe_ack, ACK_LATENCY.labels(record), began))
+    acked.add_done_callback(functools.partial(_observe_ack, _ack_latency(record), began))
     return acked
+
+
+@functools.cache
+def _ack_latency(record: str) -> Any:
+    """``ACK_LATENCY``'s child for ``record``, looked up once (a few record names)."""
+    return ACK_LATENCY.labels(record)
 
 
 def _observe_ack(latency: Any, began: float, acked: asyncio.Future[Any]) -> None:
@@ -92,10 +100,26 @@ def _observe_ack(latency: Any, began: float, acked: asyncio.Future[Any]) -> None
 
 
 async def acknowledged_all(acks: Iterable[asyncio.Future[Any]]) -> None:
-    """Wait for every acknowledgement (shielded: giving up must not cancel a send)."""
-    pending = list(acks)
-    if pending:
-        await _bounded(asyncio.gather(*(asyncio.shield(a) for a in pending)), "record")
+    """Wait for every acknowledgement; raise the first refusal as soon as there is one.
+
+    Never cancels an acknowledgement (``asyncio.wait`` leaves them alone when the caller
+    gives up or is cancelled): the producer owns the records it admitted.
+    """
+    waiting = list(acks)
+    pending = [ack for ack in waiting if not ack.done()]
+    if pending and not any(_refused(ack) for ack in waiting):
+        _, left = await asyncio.wait(
+            pending, timeout=ACK_TIMEOUT_SECONDS, return_when=asyncio.FIRST_EXCEPTION
+        )
+        if left and not any(_refused(ack) for ack in pending):
+            raise WriteTimeout(f"record not acknowledged in {ACK_TIMEOUT_SECONDS:.0f} s")
+    for ack in waiting:
+        if ack.done():
+            ack.result()  # a refusal (or a cancellation by the producer) raises here
+
+
+def _refused(ack: asyncio.Future[Any]) -> bool:
+    return ack.done() and not ack.cancelled() and ack.exception() is not None
 
 
 async def acknowledged(sending: Awaitable[Any], lease: Lease, record: str) -> None:

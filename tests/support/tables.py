@@ -54,5 +54,12 @@ class ChangelogTable:
         return self.data.get(key)
 
 
+def acknowledged_future(metadata: Any = None) -> asyncio.Future[Any]:
+    """A record's acknowledgement that Kafka has already given."""
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(metadata)
+    return future
+
+
 def changelog_table(partition: int = 0, auto_ack: bool = False, name: str = "t") -> ChangelogTable:
     return ChangelogTable(name, partition, auto_ack)

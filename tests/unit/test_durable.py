@@ -8,13 +8,7 @@ from faust.types import TP
 
 from foundation.worker import durable
 from foundation.worker.ownership import Ownership, Revoked
-from tests.support.tables import changelog_table
-
-
-def acked(value="metadata"):
-    future = asyncio.get_running_loop().create_future()
-    future.set_result(value)
-    return future
+from tests.support.tables import acknowledged_future, changelog_table
 
 
 def table():
@@ -28,7 +22,7 @@ def lease():
 
 async def test_an_acknowledged_record_returns(lease):
     async def sending():
-        return acked()
+        return acknowledged_future("metadata")
 
     await durable.acknowledged(sending(), lease, "journal")
 
@@ -59,6 +53,26 @@ async def test_giving_up_on_an_acknowledgement_does_not_cancel_the_send(monkeypa
     with pytest.raises(durable.WriteTimeout):
         await durable.acknowledged_all([pending])
     assert not pending.cancelled()  # the producer still owns it
+
+
+async def test_a_writer_cancelled_while_waiting_leaves_every_send_to_the_producer():
+    pending = [asyncio.get_running_loop().create_future() for _ in range(3)]
+    waiting = asyncio.create_task(durable.acknowledged_all(pending))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert not any(ack.cancelled() for ack in pending)
+
+
+async def test_a_record_kafka_refused_fails_the_writer_with_kafkas_error():
+    refused = asyncio.get_running_loop().create_future()
+    refused.set_exception(RuntimeError("MessageSizeTooLargeError"))
+    never = asyncio.get_running_loop().create_future()  # a refusal does not wait for the rest
+    with pytest.raises(RuntimeError, match="MessageSizeTooLarge"):
+        await asyncio.wait_for(
+            durable.acknowledged_all([acknowledged_future("metadata"), never, refused]), 5
+        )
 
 
 async def test_a_table_write_reaches_the_local_table_only_once_kafka_acknowledged_it(lease):
@@ -105,7 +119,7 @@ async def test_an_acknowledged_record_is_counted_in_its_kinds_latency(lease):
     before = durable.ACK_LATENCY.labels("results")._sum.get()
 
     async def sending():
-        return acked()  # aiokafka's own future: it names no topic
+        return acknowledged_future("metadata")  # aiokafka's own future: it names no topic
 
     await durable.acknowledged(sending(), lease, "results")
     await asyncio.sleep(0)  # the done-callback runs
