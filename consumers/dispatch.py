@@ -52,7 +52,14 @@ from consumers.sessions import expired_sessions, session_key
 from foundation.controller import ControllerClient, ControllerReply
 from foundation.errors import ControllerRejected, PermanentError, TransientError
 from foundation.worker.app import EVENTS_CONSUMED, EVENTS_PRODUCED, WorkerApp, dead_letter
-from foundation.worker.durable import acknowledged, durable_delete, durable_prune, durable_set
+from foundation.worker.durable import (
+    acknowledged_all,
+    durable_delete,
+    durable_prune,
+    durable_set,
+    send_table_writes,
+    sent,
+)
 from foundation.worker.ordering import InOrderAcks
 from foundation.worker.ownership import Lease, Revoked
 from foundation.worker.pipeline import delivered, unacked_events
@@ -119,6 +126,12 @@ KEYS_PER_CALL_SLOT = 1
 # Applying these twice has the effect of applying them once (docs/delivery.md): a crash or a
 # lost answer just sends them again, so they are called without a journal intent.
 IDEMPOTENT = frozenset({"permits/update", "profiles/push"})
+
+
+def _count_result(ack: asyncio.Future[Any]) -> None:
+    """A result counts as produced once Kafka acknowledged it."""
+    if not ack.cancelled() and ack.exception() is None:
+        EVENTS_PRODUCED.labels("results").inc()
 
 
 def in_doubt_details(command: dict[str, Any], fields: dict[str, Any], why: str) -> str:
@@ -338,22 +351,32 @@ class Dispatcher:
 
     async def _session_update(self, session_id: str | None, lease: Lease, **changes: Any) -> None:
         """Record what became of a session; return once Kafka has it."""
+        await acknowledged_all(await self._send_session_update(session_id, lease, **changes))
+
+    async def _send_session_update(
+        self, session_id: str | None, lease: Lease, **changes: Any
+    ) -> list[asyncio.Future[Any]]:
+        """Send what became of a session; return its acknowledgement (none: no session)."""
         if session_id is None:
-            return
+            return []
         state = dict(self.sessions.get(session_key(session_id)) or {})
         state.update(changes, at=self.clock().isoformat())
-        await durable_set(self.sessions, session_key(session_id), state, lease)
+        return await send_table_writes(self.sessions, [(session_key(session_id), state)], lease)
 
     async def _record_result(self, message: Any, result: dict[str, Any], lease: Lease) -> None:
         """Publish a result; return once Kafka has it."""
-        await acknowledged(
-            self.worker.results_topic.send(
-                key=message.key, value=codec().encode("ControllerResult", result)
-            ),
-            lease,
-            "results",
+        await acknowledged_all([await self._send_result(message, result, lease)])
+
+    async def _send_result(
+        self, message: Any, result: dict[str, Any], lease: Lease
+    ) -> asyncio.Future[Any]:
+        """Publish a result; return its acknowledgement (counted once Kafka has it)."""
+        sending = self.worker.results_topic.send(
+            key=message.key, value=codec().encode("ControllerResult", result)
         )
-        EVENTS_PRODUCED.labels("results").inc()
+        ack = await sent(sending, lease, "results")
+        ack.add_done_callback(_count_result)
+        return ack
 
     async def look_up_push(self, fields: dict[str, Any], lease: Lease) -> tuple[Lookup, str]:
         """Ask the Controller whether it has an interrupted push's permit (validate/plate).
@@ -504,31 +527,27 @@ class Dispatcher:
         attempts: int,
         lease: Lease,
     ) -> None:
-        """Applied: result and session state, both acknowledged before the journal says done."""
+        """Applied: result and session state, both acknowledged before the journal says done
+        (sent one after the other, their acknowledgements waited for together)."""
         endpoint, session_id = command["endpoint"], command["session_id"]
         now = self.clock()
-        recorded = [
-            self._record_result(
-                message, result_record(command, fields, attempts, reply=reply), lease
-            )
-        ]
+        result = result_record(command, fields, attempts, reply=reply)
+        acks = [await self._send_result(message, result, lease)]
         # The permit's end: the session's retention counts from it (consumers.sessions).
         end = fields["end_time"].isoformat() if fields.get("end_time") else None
         if endpoint == "permits/push" and reply is not None and reply.reference_id:
-            recorded.append(
-                self._session_update(
-                    session_id,
-                    lease,
-                    state=SessionState.DELIVERED,
-                    controller_ref=reply.reference_id,
-                    end=end,
-                )
+            acks += await self._send_session_update(
+                session_id,
+                lease,
+                state=SessionState.DELIVERED,
+                controller_ref=reply.reference_id,
+                end=end,
             )
         elif endpoint == "permits/update" and end is not None:
-            recorded.append(self._session_update(session_id, lease, end=end))
+            acks += await self._send_session_update(session_id, lease, end=end)
         elif endpoint == "permits/delete":
-            recorded.append(self._session_update(session_id, lease, state=SessionState.DELETED))
-        await asyncio.gather(*recorded)
+            acks += await self._send_session_update(session_id, lease, state=SessionState.DELETED)
+        await acknowledged_all(acks)
         if command.get("accepted_at") is not None:
             END_TO_END.observe(max(0.0, (now - command["accepted_at"]).total_seconds()))
         await self._journal(command["command_id"], done_entry(now, "applied"), lease)

@@ -20,7 +20,7 @@ from schemas.avro import codec
 from schemas.controller import permit_success_body
 from streams.plan import command_for_session_event
 from tests.support.examples import session_event
-from tests.support.tables import changelog_table
+from tests.support.tables import acknowledged_future, changelog_table
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 END = START + timedelta(hours=2)
@@ -58,11 +58,11 @@ class World:
         async def send_dead_letter(message: Any, record: dict[str, Any], lease: Any) -> None:
             self.dead_letters.append(record)
 
-        async def record_result(message: Any, result: dict[str, Any], lease: Any) -> None:
-            return None
+        async def send_result(message: Any, result: dict[str, Any], lease: Any) -> Any:
+            return acknowledged_future()
 
         worker.send_dead_letter = send_dead_letter  # type: ignore[method-assign]
-        self.dispatcher._record_result = record_result  # type: ignore[method-assign]
+        self.dispatcher._send_result = send_result  # type: ignore[method-assign]
         self.lease = worker.ownership.lease(TP("commands", 0))
         self.events = 0
 

@@ -17,6 +17,7 @@ from foundation.worker.app import WorkerApp
 from schemas.avro import codec
 from streams.plan import command_for_session_event
 from tests.support.examples import session_event
+from tests.support.tables import acknowledged_future
 
 PUSHED = {"status": "success", "reference_id": "R-1", "InternalReferenceID": "R-1"}
 
@@ -45,12 +46,15 @@ async def test_a_revocation_while_the_intent_is_acknowledged_still_calls_and_rec
             revoking.append(asyncio.create_task(worker.ownership.revoke()))
             await asyncio.sleep(0.01)
 
-    async def nothing(*args: Any, **kwargs: Any) -> None:
-        return None
+    async def no_session(*args: Any, **kwargs: Any) -> list[Any]:
+        return []
+
+    async def result_sent(*args: Any, **kwargs: Any) -> Any:
+        return acknowledged_future()
 
     monkeypatch.setattr(dispatcher, "_journal", journal)
-    monkeypatch.setattr(dispatcher, "_session_update", nothing)
-    monkeypatch.setattr(dispatcher, "_record_result", nothing)
+    monkeypatch.setattr(dispatcher, "_send_session_update", no_session)
+    monkeypatch.setattr(dispatcher, "_send_result", result_sent)
     command = command_for_session_event(session_event())
     message = SimpleNamespace(
         value=codec().encode("ControllerCommand", command),
