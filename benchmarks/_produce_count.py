@@ -14,6 +14,9 @@ default registry (the worker's ``/metrics`` shows them beside its own):
   from the record handed to Faust; the plain Faust baseline has no such metric, so both
   workers are timed here the same way.
 
+It also times the process's garbage collections (``gc.callbacks``, by generation): their
+time is spent inside whatever code allocated, so a sampling profiler cannot show it.
+
 Benchmark-only: nothing in parkstream imports this.
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import time
 from typing import Any
 
@@ -47,6 +51,12 @@ ACKS = Histogram(
         *(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05),
         *(0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 10),
     ),
+)
+
+GC_SECONDS = Counter(
+    "parkstream_bench_gc_seconds",
+    "Time spent in garbage collections, by generation (benchmark wrapper).",
+    ["generation"],
 )
 
 
@@ -83,6 +93,18 @@ def count_writes() -> None:
     counted_do._counted = True  # type: ignore[attr-defined]
     SendProduceReqHandler.do = counted_do
     AIOKafkaProducer.send = timed_send
+    gc.callbacks.append(_time_collection)
+
+
+_collection_began = 0.0
+
+
+def _time_collection(phase: str, info: dict[str, Any]) -> None:
+    global _collection_began
+    if phase == "start":
+        _collection_began = time.perf_counter()
+    else:
+        GC_SECONDS.labels(str(info["generation"])).inc(time.perf_counter() - _collection_began)
 
 
 def _observe(record: str, began: float, acked: asyncio.Future[Any]) -> None:

@@ -45,8 +45,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -64,6 +62,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks import _profile
 from benchmarks._stack import Processes, processes, stack_env
 from consumers.journal import done_entry
 from consumers.sessions import session_key
@@ -401,7 +400,7 @@ def start_worker(
     broker_cpu = cpu_seconds(broker_pid) if broker_pid else 0.0
     began = time.perf_counter()
     proc = procs.start("worker", env, wait=False, log_name=log_name)
-    spy = _profile(proc.pid, profile) if profile else None
+    spy = _profile.sample(proc.pid, profile) if profile else None
     started = Start(env["PARKSTREAM_TABLE_STORE"], way, sessions, None, 0.0, 0.0, {})
     try:
         while True:
@@ -434,21 +433,7 @@ def start_worker(
     finally:
         if broker_pid:
             started.broker_cpu = cpu_seconds(broker_pid) - broker_cpu
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
-            spy.wait(60)
-
-
-def _profile(pid: int, path: Path) -> subprocess.Popen[bytes] | None:
-    """py-spy sampling ``pid`` (20 Hz, raw collapsed stacks into ``path``), if installed."""
-    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
-    if spy is None:
-        return None
-    return subprocess.Popen(
-        [spy, "record", "--pid", str(pid), "--rate", "20", "--format", "raw", "-o", str(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+        _profile.stop(spy)
 
 
 # Where a recovering worker's CPU goes: a sample counts for the first group any of its
@@ -473,19 +458,12 @@ PROFILE_GROUPS = (
 
 def profile_summary(path: Path) -> str:
     """The share of the worker's CPU samples in each of ``PROFILE_GROUPS``."""
-    if not path.exists():
+    found = _profile.shares(path, PROFILE_GROUPS)
+    if found is None:
         return "no profile (py-spy not installed or not permitted)"
-    counts = dict.fromkeys((name for name, _ in PROFILE_GROUPS), 0)
-    for line in path.read_text().splitlines():
-        stack, _, number = line.rpartition(" ")
-        if not number.isdigit():
-            continue
-        for name, markers in PROFILE_GROUPS:
-            if any(marker in stack for marker in markers):
-                counts[name] += int(number)
-                break
-    total = sum(counts.values()) or 1
-    return ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in counts.items())
+    return ", ".join(
+        f"{name} {100 * share:.0f}%" for name, share in found.items() if name != "other"
+    )
 
 
 def _du_mib(path: Path) -> float:

@@ -34,6 +34,9 @@ when lower, for the whole window), ``PARKSTREAM_BENCH_SCENARIOS`` (``32/50,128/2
 ``PARKSTREAM_BENCH_MODES`` (``backlog,live``), ``PARKSTREAM_BENCH_DRAIN_SECONDS`` (10).
 A quick check: ``PARKSTREAM_BENCH_ROUNDS=1 PARKSTREAM_BENCH_SECONDS=5
 PARKSTREAM_BENCH_SCENARIOS=32/50 python -m benchmarks throughput``.
+``PARKSTREAM_BENCH_PROFILE=1``: py-spy samples parkstream's worker over each backlog
+window (50 Hz, ``benchmarks._profile``) and the report gets a table of where its CPU
+goes (``CPU_GROUPS``: share of the samples, and that share of the CPU per call).
 Each run writes its tables, with the machine and the sizes it ran with, to
 ``PARKSTREAM_BENCH_REPORT`` (``benchmarks/throughput.md``); BENCHMARKS.md, "Throughput
 against a plain Faust agent", quotes and reads them.
@@ -60,6 +63,7 @@ import aiohttp
 from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks import _profile
 from benchmarks._stack import VENDOR, Processes, permit, processes, stack_env
 from foundation.broker import LocalBroker
 from foundation.kafka import ensure_topics, producer_config
@@ -84,6 +88,9 @@ SECONDS = _env_int("PARKSTREAM_BENCH_SECONDS", 20)
 ROUNDS = _env_int("PARKSTREAM_BENCH_ROUNDS", 3)
 DRAIN_SECONDS = _env_int("PARKSTREAM_BENCH_DRAIN_SECONDS", 10)
 MODES = os.environ.get("PARKSTREAM_BENCH_MODES", "backlog,live").split(",")
+# PARKSTREAM_BENCH_PROFILE=1: py-spy samples parkstream's worker over each backlog window.
+PROFILE = os.environ.get("PARKSTREAM_BENCH_PROFILE") == "1"
+PROFILE_RATE = 50  # samples/s: 1,000 over a 20 s window
 VENDORS = 64
 # The backlog is sized for this rate (calls/s) over the whole window, or C/L when lower.
 BACKLOG_RATE = 2500
@@ -95,6 +102,44 @@ CALLS_SAMPLE = ("parkstream_sandbox_requests_total", {"endpoint": "permits/push"
 # The workers: (name, module run as ``python -m <module> worker``).
 WORKERS = (("parkstream", "benchmarks._counting_worker"), ("plain Faust", "benchmarks.plain_faust"))
 RECORDS = ("journal", "sessions", "results", "commands", "dedupe", "zone_stats")
+# What the worker's CPU is spent on: a sample counts for the frame nearest its leaf that
+# is in one of these (``benchmarks._profile``, ``nearest=True``).
+CPU_GROUPS = (
+    ("Avro encode and decode", ("schemas/avro.py", "fastavro/")),
+    ("metrics (prometheus_client)", ("prometheus_client/",)),
+    ("logging", ("logging/",)),
+    ("table values to and from JSON", ("json/", "faust/serializers/", "faust/utils/json")),
+    (
+        "table stores (reads, acknowledged writes applied)",
+        ("faust/stores/", "foundation/worker/stores.py", "rocksdict", "mode/utils/collections.py"),
+    ),
+    (
+        "the Controller call (httpx, aiohttp)",
+        ("httpx", "aiohttp/", "foundation/controller.py", "yarl/", "multidict/"),
+    ),
+    (
+        "Kafka writes: aiokafka's producer and sender",
+        (
+            "aiokafka/producer/",
+            "aiokafka/record/",
+            "aiokafka/partitioner",
+            "aiokafka/protocol/",
+            "aiokafka/conn.py",
+            "aiokafka/client.py",
+            "benchmarks/_produce_count",
+        ),
+    ),
+    (
+        "Faust: topics, streams, consumer, acks",
+        ("faust/", "aiokafka/consumer/", "mode/"),
+    ),
+    ("event loop, tasks, futures (asyncio)", ("asyncio/", "selectors.py", "contextlib")),
+    ("threads (waits, executors)", ("threading.py", "concurrent/futures/", "_weakrefset")),
+    (
+        "parkstream's own code (dispatch, journal, ordering, leases)",
+        ("consumers/", "foundation/", "streams/", "schemas/", "parkstream/"),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -232,6 +277,7 @@ class Result:
     e2e: list[float] = field(default_factory=list)  # live: seconds, per pushed permit
     left: int = 0  # live: pushes not applied by the end of the drain
     e2e_worker: tuple[float | None, float | None] = (None, None)
+    profile: dict[str, float] | None = None  # CPU_GROUPS -> share of the worker's samples
 
     @property
     def rate(self) -> float:
@@ -249,6 +295,12 @@ class Result:
         records = total(self.window, "parkstream_bench_produce_records_total")
         spent = total(self.window, "parkstream_bench_produce_request_seconds_total")
         return records / requests, requests / self.calls, 1000 * spent / requests
+
+    @property
+    def gc_share(self) -> float | None:
+        """The share of the worker's CPU in the window spent collecting garbage."""
+        spent = total(self.window, "parkstream_bench_gc_seconds_total")
+        return spent / self.cpu["worker"] if self.cpu.get("worker") else None
 
     def acks(self) -> dict[str, tuple[float, float, float]]:
         """record -> (p50 ms, mean ms, records per call) of its acknowledgements in the window
@@ -286,6 +338,8 @@ class Result:
                 f"{produce[0]:.2f} records/request, {produce[1]:.2f} requests/call, "
                 f"{produce[2]:.1f} ms/request"
             )
+        if self.gc_share is not None:
+            parts.append(f"garbage collection {100 * self.gc_share:.1f}% of the worker's CPU")
         for record, (p50, mean, per_call) in self.acks().items():
             parts.append(f"ack {record} p50 {p50:.1f} mean {mean:.1f} ms x{per_call:.2f}")
         others = ", ".join(
@@ -415,11 +469,20 @@ def measure(worker: str, module: str, scenario: Scenario, mode: str) -> Result:
 
 async def _backlog(run: Measurement, worker: str, scenario: Scenario) -> Result:
     count = scenario.backlog
+    stacks = run.procs.log_dir / "worker.pyspy"
     async with aiohttp.ClientSession() as http:
         first = await run.first_calls(http, 0)
+        profiled = PROFILE and worker == "parkstream"
+        spy = _profile.sample(run.pids["worker"], stacks, PROFILE_RATE) if profiled else None
         until = first.at + SECONDS
-        last = await run.calls_reach(http, count, until, lambda: False)
-    return result(worker, scenario, "backlog", first, last)
+        try:
+            last = await run.calls_reach(http, count, until, lambda: False)
+        finally:
+            _profile.stop(spy)
+    measured = result(worker, scenario, "backlog", first, last)
+    if spy is not None:
+        measured.profile = _profile.shares(stacks, CPU_GROUPS, nearest=True)
+    return measured
 
 
 async def _live(run: Measurement, worker: str, scenario: Scenario) -> Result:
@@ -557,6 +620,42 @@ def ack_table(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
+def cpu_table(results: list[Result]) -> str:
+    """Where parkstream's worker spends its CPU from a backlog (the profiled measurements):
+    each group's share of the samples, and that share of the CPU per call, in ms."""
+    groups: dict[Scenario, list[Result]] = {}
+    for r in results:
+        if r.profile is not None:
+            groups.setdefault(r.scenario, []).append(r)
+    if not groups:
+        return ""
+    names = [name for name, _ in CPU_GROUPS] + ["other"]
+    rows = [
+        "| worker CPU, backlog (py-spy) | "
+        + " | ".join(f"{scenario}: share, ms/call" for scenario in groups)
+        + " |",
+        "| --- |" + " ---: |" * len(groups),
+    ]
+    for name in names:
+        cells = []
+        for runs in groups.values():
+            share = [100 * (r.profile or {}).get(name, 0.0) for r in runs]
+            ms = [(r.profile or {}).get(name, 0.0) * r.cpu_ms for r in runs]
+            cells.append(f"{spread(share, '{:.0f}')} %, {spread(ms, '{:.2f}')}")
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    total_ms = [spread([r.cpu_ms for r in runs], "{:.2f}") for runs in groups.values()]
+    rows.append("| all (CPU ms/call) | " + " | ".join(f"100 %, {t}" for t in total_ms) + " |")
+    collected = [
+        spread([100 * (r.gc_share or 0) for r in runs], "{:.1f}") for runs in groups.values()
+    ]
+    rows.append(
+        "| of which garbage collection (`gc.callbacks`, inside the groups above) | "
+        + " | ".join(f"{c} %" for c in collected)
+        + " |"
+    )
+    return "\n".join(rows)
+
+
 def machine() -> str:
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
@@ -629,9 +728,11 @@ def main() -> None:
                     results.append(measured)
                     print(f"  round {round_ + 1}: {measured.line()}", flush=True)
     minutes = (time.perf_counter() - began) / 60
+    profiled = cpu_table(results)
     report = (
         f"{machine()}\n\n{table(results)}\n\n{ack_table(results)}\n\n"
-        f"({len(results)} measurements in {minutes:.1f} min)"
+        + (f"{profiled}\n\n" if profiled else "")
+        + f"({len(results)} measurements in {minutes:.1f} min)"
     )
     print(f"\n{report}")
     write_report(report, chosen, failed)
