@@ -11,8 +11,9 @@ and the markers (parts of a frame's text) of its frames. Two ways to give a samp
   group (the code that was running, whoever called it: an event loop's own work counts
   as the event loop, a JSON encoder called by the store as JSON).
 
-py-spy is in the ``bench`` extra; without it (or without the right to trace the process)
-``sample`` returns ``None`` and ``shares`` ``None``, and the benchmarks say so.
+py-spy is in the ``bench`` extra; without it ``sample`` returns ``None``. Without the right
+to trace the process, py-spy writes no file; either way ``shares`` returns ``None`` and the
+benchmarks say so.
 """
 
 from __future__ import annotations

@@ -74,8 +74,8 @@ class _Schema:
 
 def _parse(raw: dict[str, Any]) -> _Schema:
     # Parsed once, with fastavro's "parsed" mark: without it, fastavro parses the schema
-    # again in every schemaless_writer/reader call (two thirds of an encode's CPU, half a
-    # decode's; BENCHMARKS.md, "What issue 15's directions gave").
+    # again in every schemaless_writer/reader call (about half of an encode's or a decode's
+    # CPU; BENCHMARKS.md, "What issue 15's directions gave").
     parsed = parse_schema(raw)
     canonical = to_parsing_canonical_form(parsed)
     fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))

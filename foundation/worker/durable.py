@@ -63,13 +63,8 @@ class WriteTimeout(RuntimeError):
     """Kafka did not acknowledge a record in ``ACK_TIMEOUT_SECONDS``: stop the worker."""
 
 
-async def _bounded(awaitable: Awaitable[Any], what: str) -> Any:
-    # asyncio.timeout, not wait_for: the same bound without a task of its own per write.
-    try:
-        async with asyncio.timeout(ACK_TIMEOUT_SECONDS):
-            return await awaitable
-    except TimeoutError:
-        raise WriteTimeout(f"{what} not acknowledged in {ACK_TIMEOUT_SECONDS:.0f} s") from None
+def _not_acknowledged() -> WriteTimeout:
+    return WriteTimeout(f"record not acknowledged in {ACK_TIMEOUT_SECONDS:.0f} s")
 
 
 async def sent(sending: Awaitable[Any], lease: Lease, record: str) -> asyncio.Future[Any]:
@@ -83,7 +78,11 @@ async def sent(sending: Awaitable[Any], lease: Lease, record: str) -> asyncio.Fu
             sending.close()  # never started: nothing was sent
         raise
     began = time.perf_counter()
-    acked: asyncio.Future[Any] = await _bounded(sending, "record")
+    try:  # asyncio.timeout, not wait_for: the same bound without a task per write
+        async with asyncio.timeout(ACK_TIMEOUT_SECONDS):
+            acked: asyncio.Future[Any] = await sending
+    except TimeoutError:
+        raise _not_acknowledged() from None
     acked.add_done_callback(functools.partial(_observe_ack, _ack_latency(record), began))
     return acked
 
@@ -112,7 +111,7 @@ async def acknowledged_all(acks: Iterable[asyncio.Future[Any]]) -> None:
             pending, timeout=ACK_TIMEOUT_SECONDS, return_when=asyncio.FIRST_EXCEPTION
         )
         if left and not any(_refused(ack) for ack in pending):
-            raise WriteTimeout(f"record not acknowledged in {ACK_TIMEOUT_SECONDS:.0f} s")
+            raise _not_acknowledged()
     for ack in waiting:
         if ack.done():
             ack.result()  # a refusal (or a cancellation by the producer) raises here
